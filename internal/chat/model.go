@@ -1,0 +1,95 @@
+package chat
+
+import "time"
+
+// Defaults and limits of the IVS Chat model (spec/ivschat-2020-07-14.json).
+const (
+	DefaultMaximumMessageRatePerSecond = 10
+	DefaultMaximumMessageLength        = 500
+	MaxLoggingConfigurationsPerRoom    = 3
+	MaxTagsPerResource                 = 50
+	// MaxAttributesBytes bounds token, event and message attribute maps: the
+	// UTF-8 bytes of all keys and values together.
+	MaxAttributesBytes = 1024
+
+	DefaultSessionDurationMinutes = 60
+	MinSessionDurationMinutes     = 1
+	MaxSessionDurationMinutes     = 180
+)
+
+// Fallback results of a message review handler.
+const (
+	FallbackAllow = "ALLOW"
+	FallbackDeny  = "DENY"
+)
+
+// Chat token capabilities. Receiving messages is always allowed.
+const (
+	CapabilitySendMessage    = "SEND_MESSAGE"
+	CapabilityDisconnectUser = "DISCONNECT_USER"
+	CapabilityDeleteMessage  = "DELETE_MESSAGE"
+)
+
+// Logging configuration states (enum LoggingConfigurationState).
+const (
+	StateCreating     = "CREATING"
+	StateCreateFailed = "CREATE_FAILED"
+	StateDeleting     = "DELETING"
+	StateDeleteFailed = "DELETE_FAILED"
+	StateUpdating     = "UPDATING"
+	StateUpdateFailed = "UPDATE_FAILED"
+	StateActive       = "ACTIVE"
+)
+
+// Now is the clock used for resource timestamps: UTC, truncated to microseconds
+// so that every store (SQLite, PostgreSQL timestamptz) round-trips it exactly.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// MessageReviewHandler is the per-room hook that reviews every message.
+// A nil *MessageReviewHandler (or an empty URI) means no review.
+type MessageReviewHandler struct {
+	URI            string
+	FallbackResult string
+}
+
+// Room is a chat room as stored.
+type Room struct {
+	ID                          string
+	ARN                         string
+	Name                        string
+	CreateTime                  time.Time
+	UpdateTime                  time.Time
+	MaximumMessageRatePerSecond int
+	MaximumMessageLength        int
+	MessageReviewHandler        *MessageReviewHandler
+	Tags                        map[string]string
+	// LoggingConfigurationIDs holds the IDs (not ARNs) of the attached logging
+	// configurations, in the order the client gave them.
+	LoggingConfigurationIDs []string
+}
+
+// Destination is the union DestinationConfiguration: exactly one field is set.
+type Destination struct {
+	S3BucketName               string
+	CloudWatchLogGroupName     string
+	FirehoseDeliveryStreamName string
+}
+
+// LoggingConfiguration is a chat-logging destination as stored.
+type LoggingConfiguration struct {
+	ID          string
+	ARN         string
+	Name        string
+	CreateTime  time.Time
+	UpdateTime  time.Time
+	Destination Destination
+	State       string
+	Tags        map[string]string
+}
+
+// Cursor is a position in a list ordered by UpdateTime descending, then ID
+// ascending: the list continues with the items after (UpdateTime, ID).
+type Cursor struct {
+	UpdateTime time.Time
+	ID         string
+}

@@ -1,0 +1,68 @@
+// Package store defines how control-plane state is kept. The embedded
+// implementation is store/sqlite; store/postgres serves clusters. Both must pass
+// the shared behaviour suite in store/storetest.
+package store
+
+import (
+	"context"
+
+	"github.com/ivschatd/ivschatd/internal/chat"
+)
+
+// RoomFilter narrows ListRooms. Empty fields do not filter; set fields are
+// AND-combined and compared exactly.
+type RoomFilter struct {
+	Name                    string
+	MessageReviewHandlerURI string
+	LoggingConfigurationID  string
+}
+
+// Page selects a window of a list ordered by UpdateTime descending, then ID
+// ascending.
+type Page struct {
+	// After, when set, starts the page with the first item that sorts after it.
+	After *chat.Cursor
+	// Limit is the most items to return; callers ask for one more than they
+	// show to learn whether another page exists.
+	Limit int
+}
+
+// Store keeps rooms and logging configurations. Every method is durable when it
+// returns nil. Errors meant for clients are *chat.Error values:
+//   - a missing room or logging configuration: chat.NotFound (resourceId = the ID);
+//   - a room that references a missing logging configuration: chat.NotFound for that configuration;
+//   - a quota passed: chat.QuotaExceeded;
+//   - more than chat.MaxTagsPerResource tags after a merge: chat.Validation on field "tags";
+//   - deleting a logging configuration that rooms still reference: chat.Conflict.
+//
+// ARN fields of the values passed in are ignored and left empty in the values
+// returned: ARNs are derived from the server's region and account by the caller.
+type Store interface {
+	// CreateRoom inserts room unless the store already holds maxRooms rooms.
+	CreateRoom(ctx context.Context, room *chat.Room, maxRooms int) error
+	GetRoom(ctx context.Context, id string) (*chat.Room, error)
+	// UpdateRoom loads the room, lets update change it, and writes the result,
+	// all in one transaction. update may return an error to abort. Tags and
+	// CreateTime are not changed by this method.
+	UpdateRoom(ctx context.Context, id string, update func(*chat.Room) error) (*chat.Room, error)
+	DeleteRoom(ctx context.Context, id string) error
+	ListRooms(ctx context.Context, filter RoomFilter, page Page) ([]*chat.Room, error)
+
+	// CreateLoggingConfiguration inserts lc unless the store already holds max
+	// logging configurations.
+	CreateLoggingConfiguration(ctx context.Context, lc *chat.LoggingConfiguration, max int) error
+	GetLoggingConfiguration(ctx context.Context, id string) (*chat.LoggingConfiguration, error)
+	// UpdateLoggingConfiguration is UpdateRoom for logging configurations.
+	UpdateLoggingConfiguration(ctx context.Context, id string, update func(*chat.LoggingConfiguration) error) (*chat.LoggingConfiguration, error)
+	DeleteLoggingConfiguration(ctx context.Context, id string) error
+	ListLoggingConfigurations(ctx context.Context, page Page) ([]*chat.LoggingConfiguration, error)
+
+	// TagResource merges tags into the resource's tags (overwriting equal keys).
+	TagResource(ctx context.Context, kind chat.Kind, id string, tags map[string]string) error
+	// UntagResource removes the keys; absent keys are not an error.
+	UntagResource(ctx context.Context, kind chat.Kind, id string, keys []string) error
+	// Tags returns the resource's tags (never nil).
+	Tags(ctx context.Context, kind chat.Kind, id string) (map[string]string, error)
+
+	Close() error
+}
