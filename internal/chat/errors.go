@@ -20,6 +20,14 @@ const (
 	CodeServiceQuotaExceeded Code = "ServiceQuotaExceededException"
 	CodeThrottling           Code = "ThrottlingException"
 	CodeInternal             Code = "InternalServerException"
+
+	// Authentication failures use the codes AWS itself answers with (HTTP 403);
+	// they are not in the ivschat model, so SDKs surface them as generic API
+	// errors carrying these codes, exactly as against AWS.
+	CodeMissingAuthenticationToken Code = "MissingAuthenticationTokenException"
+	CodeIncompleteSignature        Code = "IncompleteSignatureException"
+	CodeInvalidSignature           Code = "InvalidSignatureException"
+	CodeUnrecognizedClient         Code = "UnrecognizedClientException"
 )
 
 // Validation reasons (enum ValidationExceptionReason in the model).
