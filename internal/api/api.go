@@ -1,0 +1,230 @@
+// Package api serves the IVS Chat control plane: the 17 operations of the
+// 2020-07-14 API over restJson1, authenticated with SigV4, exactly as the AWS
+// SDKs expect them on the wire.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/sigv4"
+	"github.com/ivschatd/ivschatd/internal/store"
+	"github.com/ivschatd/ivschatd/internal/token"
+)
+
+// Config holds the control plane's settings.
+type Config struct {
+	Region    string
+	AccountID string
+
+	// MaxRooms and MaxLoggingConfigurations are the per-account quotas
+	// (ServiceQuotaExceededException when passed).
+	MaxRooms                 int
+	MaxLoggingConfigurations int
+
+	// TokenTTL is how long a chat token may be used to open a connection
+	// (tokenExpirationTime - issue time).
+	TokenTTL time.Duration
+
+	// PageTokenKey authenticates nextToken values so clients cannot forge them.
+	PageTokenKey []byte
+
+	// RateLimits maps operation names to a request-rate quota per second;
+	// missing or zero means unlimited. Exceeding it gives ThrottlingException.
+	RateLimits map[string]float64
+
+	// MaxBodyBytes bounds request bodies (default 256 KiB).
+	MaxBodyBytes int64
+}
+
+// Authenticator verifies a request's signature and returns who signed it.
+type Authenticator interface {
+	Verify(r *http.Request, body []byte, now time.Time) (*sigv4.Credential, string, error)
+}
+
+// TokenSealer mints chat tokens.
+type TokenSealer interface {
+	Seal(c token.Claims) (string, error)
+}
+
+// Messaging is what the control plane needs of the live connections: the
+// operations that reach connected clients, and notices of room changes.
+type Messaging interface {
+	SendEvent(ctx context.Context, roomID, eventName string, attrs map[string]string) (eventID string, err error)
+	DeleteMessage(ctx context.Context, roomID, messageID, reason string) (eventID string, err error)
+	DisconnectUser(ctx context.Context, roomID, userID, reason string) error
+	RoomUpdated(room *chat.Room)
+	RoomDeleted(roomID string)
+}
+
+// Deps are the collaborators of the handler.
+type Deps struct {
+	Store     store.Store
+	Tokens    TokenSealer
+	Messaging Messaging
+	// Auth verifies signatures; nil disables authentication (the loudly
+	// logged insecure emulation mode).
+	Auth   Authenticator
+	Logger *slog.Logger
+}
+
+// Handler is the control-plane http.Handler.
+type Handler struct {
+	cfg      Config
+	store    store.Store
+	tokens   TokenSealer
+	msg      Messaging
+	auth     Authenticator
+	log      *slog.Logger
+	limiters map[string]*rateLimiter
+	now      func() time.Time
+}
+
+// New returns the control-plane handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if cfg.Region == "" || cfg.AccountID == "" {
+		return nil, errors.New("api: region and account ID are required")
+	}
+	if len(cfg.PageTokenKey) < 16 {
+		return nil, errors.New("api: page token key must be at least 16 bytes")
+	}
+	if deps.Store == nil || deps.Tokens == nil || deps.Messaging == nil {
+		return nil, errors.New("api: store, token sealer and messaging are required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 256 << 10
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = time.Hour
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{
+		cfg:      cfg,
+		store:    deps.Store,
+		tokens:   deps.Tokens,
+		msg:      deps.Messaging,
+		auth:     deps.Auth,
+		log:      log,
+		limiters: make(map[string]*rateLimiter),
+		now:      time.Now,
+	}
+	for name, perSecond := range cfg.RateLimits {
+		if operations[name] == nil {
+			return nil, errors.New("api: rate limit for unknown operation " + name)
+		}
+		if perSecond > 0 {
+			h.limiters[name] = newRateLimiter(perSecond)
+		}
+	}
+	return h, nil
+}
+
+// call is one control-plane request on its way through the handler.
+type call struct {
+	ctx   context.Context
+	op    *operation
+	body  []byte
+	label string     // the {resourceArn} path label, unescaped
+	query url.Values // parsed query string
+	cred  *sigv4.Credential
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(headerRequestID, newRequestID())
+	setCORSHeaders(w, r)
+	if r.Method == http.MethodOptions {
+		servePreflight(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.writeError(w, r, chat.BadRequest(chat.ReasonOther, "request body is larger than the limit of "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes"))
+			return
+		}
+		h.writeError(w, r, chat.BadRequest(chat.ReasonOther, "cannot read request body: "+err.Error()))
+		return
+	}
+	c := &call{ctx: r.Context(), body: body}
+	if h.auth != nil {
+		cred, _, err := h.auth.Verify(r, body, h.now())
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		c.cred = cred
+	}
+	op, label, err := route(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	c.op, c.label = op, label
+	if c.query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+		h.writeError(w, r, chat.BadRequest(chat.ReasonOther, "malformed query string: "+err.Error()))
+		return
+	}
+	if lim := h.limiters[op.name]; lim != nil && !lim.allow(h.now()) {
+		h.writeError(w, r, &chat.Error{
+			Code:         chat.CodeThrottling,
+			Message:      "rate exceeded for " + op.name,
+			ResourceID:   "quota",
+			ResourceType: chat.ResourceTypeRoom,
+			Limit:        int(h.cfg.RateLimits[op.name]),
+		})
+		return
+	}
+	out, err := op.serve(h, c)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if op.status == http.StatusNoContent {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, op.status, out)
+}
+
+// authorize checks the caller's access policy for the call's action on resource.
+func (h *Handler) authorize(c *call, resource string) error {
+	if c.cred == nil {
+		return nil
+	}
+	action := "ivschat:" + c.op.name
+	if !c.cred.Policy.Allows(action, resource) {
+		return chat.AccessDenied("User: " + c.cred.AccessKeyID + " is not authorized to perform: " + action + " on resource: " + resource)
+	}
+	return nil
+}
+
+// arn builds the ARN of a resource of this server's region and account.
+func (h *Handler) arn(kind chat.Kind, id string) string {
+	return chat.ARN{Region: h.cfg.Region, Account: h.cfg.AccountID, Kind: kind, ID: id}.String()
+}
+
+// anyARN is the resource of calls that address no single resource (Create*, List*).
+func (h *Handler) anyARN(kind chat.Kind) string { return h.arn(kind, "*") }
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	// Format as a UUID (version 4) like AWS request IDs.
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	s := hex.EncodeToString(b[:])
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}

@@ -1,0 +1,216 @@
+package api
+
+import (
+	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/store"
+)
+
+type destinationInput struct {
+	S3 *struct {
+		BucketName *string `json:"bucketName"`
+	} `json:"s3"`
+	CloudWatchLogs *struct {
+		LogGroupName *string `json:"logGroupName"`
+	} `json:"cloudWatchLogs"`
+	Firehose *struct {
+		DeliveryStreamName *string `json:"deliveryStreamName"`
+	} `json:"firehose"`
+}
+
+// destination validates the union DestinationConfiguration: exactly one member.
+func validateDestination(v *validator, in *destinationInput, required bool) chat.Destination {
+	const name = "destinationConfiguration"
+	if in == nil {
+		if required {
+			v.add(name, "is required")
+		}
+		return chat.Destination{}
+	}
+	set := 0
+	var d chat.Destination
+	if in.S3 != nil {
+		set++
+		v.str(name+".s3.bucketName", in.S3.BucketName, true, 3, 63, patBucketName)
+		d.S3BucketName = deref(in.S3.BucketName)
+	}
+	if in.CloudWatchLogs != nil {
+		set++
+		v.str(name+".cloudWatchLogs.logGroupName", in.CloudWatchLogs.LogGroupName, true, 1, 512, patLogGroupName)
+		d.CloudWatchLogGroupName = deref(in.CloudWatchLogs.LogGroupName)
+	}
+	if in.Firehose != nil {
+		set++
+		v.str(name+".firehose.deliveryStreamName", in.Firehose.DeliveryStreamName, true, 1, 64, patDeliveryStream)
+		d.FirehoseDeliveryStreamName = deref(in.Firehose.DeliveryStreamName)
+	}
+	if set != 1 {
+		v.add(name, "must set exactly one of s3, cloudWatchLogs, firehose")
+	}
+	return d
+}
+
+type createLoggingConfigurationInput struct {
+	Name                     *string           `json:"name"`
+	DestinationConfiguration *destinationInput `json:"destinationConfiguration"`
+	Tags                     map[string]string `json:"tags"`
+}
+
+func (h *Handler) createLoggingConfiguration(c *call) (any, error) {
+	var in createLoggingConfigurationInput
+	if err := decodeBody(c.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	v.str("name", in.Name, false, 0, 128, patName)
+	dest := validateDestination(&v, in.DestinationConfiguration, true)
+	v.tags("tags", in.Tags)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := h.authorize(c, h.anyARN(chat.KindLoggingConfiguration)); err != nil {
+		return nil, err
+	}
+	now := chat.Now()
+	lc := &chat.LoggingConfiguration{
+		ID:          chat.NewID(),
+		Name:        deref(in.Name),
+		CreateTime:  now,
+		UpdateTime:  now,
+		Destination: dest,
+		State:       chat.StateActive,
+		Tags:        nonNilTags(in.Tags),
+	}
+	if err := h.store.CreateLoggingConfiguration(c.ctx, lc, h.cfg.MaxLoggingConfigurations); err != nil {
+		return nil, err
+	}
+	h.log.InfoContext(c.ctx, "logging configuration created", "loggingConfigurationId", lc.ID)
+	return h.loggingConfigurationJSON(lc), nil
+}
+
+func (h *Handler) loggingConfigurationIDFromInput(c *call) (string, error) {
+	var in roomIdentifierInput
+	if err := decodeBody(c.body, &in); err != nil {
+		return "", err
+	}
+	var v validator
+	id, missing := h.identifier(&v, "identifier", in.Identifier, chat.KindLoggingConfiguration, true)
+	if err := v.err(); err != nil {
+		return "", err
+	}
+	if err := h.authorize(c, h.arn(chat.KindLoggingConfiguration, id)); err != nil {
+		return "", err
+	}
+	return id, missing
+}
+
+func (h *Handler) getLoggingConfiguration(c *call) (any, error) {
+	id, err := h.loggingConfigurationIDFromInput(c)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := h.store.GetLoggingConfiguration(c.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return h.loggingConfigurationJSON(lc), nil
+}
+
+// deleteLoggingConfiguration refuses (ConflictException) while rooms still
+// reference the configuration, so no room silently stops logging; detach it
+// with UpdateRoom first (README, "Compatibility notes").
+func (h *Handler) deleteLoggingConfiguration(c *call) (any, error) {
+	id, err := h.loggingConfigurationIDFromInput(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.store.DeleteLoggingConfiguration(c.ctx, id); err != nil {
+		return nil, err
+	}
+	h.log.InfoContext(c.ctx, "logging configuration deleted", "loggingConfigurationId", id)
+	return nil, nil
+}
+
+type updateLoggingConfigurationInput struct {
+	Identifier               *string           `json:"identifier"`
+	Name                     *string           `json:"name"`
+	DestinationConfiguration *destinationInput `json:"destinationConfiguration"`
+}
+
+func (h *Handler) updateLoggingConfiguration(c *call) (any, error) {
+	var in updateLoggingConfigurationInput
+	if err := decodeBody(c.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	id, missing := h.identifier(&v, "identifier", in.Identifier, chat.KindLoggingConfiguration, true)
+	v.str("name", in.Name, false, 0, 128, patName)
+	dest := validateDestination(&v, in.DestinationConfiguration, false)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := h.authorize(c, h.arn(chat.KindLoggingConfiguration, id)); err != nil {
+		return nil, err
+	}
+	if missing != nil {
+		return nil, missing
+	}
+	lc, err := h.store.UpdateLoggingConfiguration(c.ctx, id, func(lc *chat.LoggingConfiguration) error {
+		if in.Name != nil {
+			lc.Name = *in.Name
+		}
+		if in.DestinationConfiguration != nil {
+			lc.Destination = dest
+		}
+		lc.UpdateTime = chat.Now()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h.loggingConfigurationJSON(lc), nil
+}
+
+type listLoggingConfigurationsInput struct {
+	NextToken  *string `json:"nextToken"`
+	MaxResults *int    `json:"maxResults"`
+}
+
+type listLoggingConfigurationsOutput struct {
+	LoggingConfigurations []loggingConfigurationJSON `json:"loggingConfigurations"`
+	NextToken             string                     `json:"nextToken,omitempty"`
+}
+
+func (h *Handler) listLoggingConfigurations(c *call) (any, error) {
+	var in listLoggingConfigurationsInput
+	if err := decodeBody(c.body, &in); err != nil {
+		return nil, err
+	}
+	var v validator
+	v.str("nextToken", in.NextToken, false, 0, 1024, nil)
+	v.intRange("maxResults", in.MaxResults, 1, 50)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := h.authorize(c, h.anyARN(chat.KindLoggingConfiguration)); err != nil {
+		return nil, err
+	}
+	after, err := h.decodePageToken(chat.KindLoggingConfiguration, deref(in.NextToken))
+	if err != nil {
+		return nil, err
+	}
+	limit := derefOr(in.MaxResults, 50)
+	lcs, err := h.store.ListLoggingConfigurations(c.ctx, store.Page{After: after, Limit: limit + 1})
+	if err != nil {
+		return nil, err
+	}
+	out := listLoggingConfigurationsOutput{LoggingConfigurations: make([]loggingConfigurationJSON, 0, min(len(lcs), limit))}
+	if len(lcs) > limit {
+		last := lcs[limit-1]
+		out.NextToken = h.encodePageToken(chat.KindLoggingConfiguration, chat.Cursor{UpdateTime: last.UpdateTime, ID: last.ID})
+		lcs = lcs[:limit]
+	}
+	for _, lc := range lcs {
+		out.LoggingConfigurations = append(out.LoggingConfigurations, h.loggingConfigurationJSON(lc))
+	}
+	return out, nil
+}

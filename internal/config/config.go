@@ -1,0 +1,326 @@
+// Package config builds the server's one Config from, in rising precedence,
+// built-in defaults, a JSON config file, IVSCHATD_* environment variables and
+// command-line flags, and validates it before anything starts.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ivschatd/ivschatd/internal/sigv4"
+)
+
+// AccessKey is one access key pair and what it may do.
+type AccessKey struct {
+	AccessKeyID     string       `json:"accessKeyId"`
+	SecretAccessKey string       `json:"secretAccessKey"`
+	Policy          sigv4.Policy `json:"policy"`
+}
+
+// Config is everything the server can be told.
+type Config struct {
+	Listen          string
+	MessagingListen string
+	DataDir         string
+	Region          string
+	AccountID       string
+	TLSCert         string
+	TLSKey          string
+	LogLevel        string
+	LogFormat       string
+
+	// Insecure turns off request authentication: an emulation mode for
+	// throwaway local setups only, logged loudly at start.
+	Insecure bool
+
+	TokenTTL                 time.Duration
+	MaxRooms                 int
+	MaxLoggingConfigurations int
+	MaxConnections           int
+	ShutdownTimeout          time.Duration
+
+	// PostgresURL selects the PostgreSQL store instead of SQLite in DataDir.
+	PostgresURL string
+
+	// AccessKeys come from the config file; the environment can add one
+	// full-access pair (IVSCHATD_ACCESS_KEY_ID / IVSCHATD_SECRET_ACCESS_KEY).
+	AccessKeys []AccessKey
+	// TokenKeys are chat-token sealing keys in "ID:base64secret" form; when
+	// empty, a key ring file in DataDir is used (and created).
+	TokenKeys []string
+	// RateLimits are per-operation request-rate quotas (requests/s); off by default.
+	RateLimits map[string]float64
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Listen:                   "127.0.0.1:8080",
+		DataDir:                  "./data",
+		Region:                   "us-west-2",
+		AccountID:                "123456789012",
+		LogLevel:                 "info",
+		LogFormat:                "text",
+		TokenTTL:                 60 * time.Minute,
+		MaxRooms:                 50000,
+		MaxLoggingConfigurations: 10,
+		MaxConnections:           50000,
+		ShutdownTimeout:          10 * time.Second,
+	}
+}
+
+// setting ties one scalar Config field to its flag, environment variable and
+// config-file key, so the three sources cannot drift apart.
+type setting struct {
+	flag  string // also the base of the env var: listen -> IVSCHATD_LISTEN
+	key   string // config-file key
+	usage string
+	value func(c *Config) flag.Value
+}
+
+// EnvName is the environment variable of a flag name.
+func EnvName(flagName string) string {
+	return "IVSCHATD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+var settings = []setting{
+	{"listen", "listen", "address of the control plane and WebSocket listener (host:port)", func(c *Config) flag.Value { return (*stringValue)(&c.Listen) }},
+	{"messaging-listen", "messagingListen", "optional separate address for WebSocket connections", func(c *Config) flag.Value { return (*stringValue)(&c.MessagingListen) }},
+	{"data-dir", "dataDir", "directory for the SQLite database, key ring and generated credentials", func(c *Config) flag.Value { return (*stringValue)(&c.DataDir) }},
+	{"region", "region", "AWS region that resource ARNs name", func(c *Config) flag.Value { return (*stringValue)(&c.Region) }},
+	{"account-id", "accountId", "12-digit account ID that resource ARNs name", func(c *Config) flag.Value { return (*stringValue)(&c.AccountID) }},
+	{"tls-cert", "tlsCert", "PEM certificate file: serve HTTPS/WSS (needs --tls-key)", func(c *Config) flag.Value { return (*stringValue)(&c.TLSCert) }},
+	{"tls-key", "tlsKey", "PEM private key file for --tls-cert", func(c *Config) flag.Value { return (*stringValue)(&c.TLSKey) }},
+	{"log-level", "logLevel", "debug, info, warn or error", func(c *Config) flag.Value { return (*stringValue)(&c.LogLevel) }},
+	{"log-format", "logFormat", "text or json", func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
+	{"insecure-no-auth", "insecureNoAuth", "accept unsigned requests (local emulation only; never expose)", func(c *Config) flag.Value { return (*boolValue)(&c.Insecure) }},
+	{"token-ttl", "tokenTTL", "how long a chat token may be used to connect (tokenExpirationTime - issue time)", func(c *Config) flag.Value { return (*durationValue)(&c.TokenTTL) }},
+	{"max-rooms", "maxRooms", "rooms-per-account quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxRooms) }},
+	{"max-logging-configurations", "maxLoggingConfigurations", "logging-configurations-per-account quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxLoggingConfigurations) }},
+	{"max-connections", "maxConnections", "concurrent chat connections quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxConnections) }},
+	{"shutdown-timeout", "shutdownTimeout", "how long a graceful shutdown may take", func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
+	{"postgres-url", "postgresURL", "PostgreSQL URL: keep state there instead of SQLite in the data dir", func(c *Config) flag.Value { return (*stringValue)(&c.PostgresURL) }},
+}
+
+// Load builds the Config from args (without the program name) and the
+// environment lookup function (os.LookupEnv in production).
+func Load(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (Config, error) {
+	cfg := Default()
+	fs := flag.NewFlagSet("ivschatd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "JSON config file (env IVSCHATD_CONFIG)")
+	flagValues := make(map[string]flag.Value)
+	for _, s := range settings {
+		// Parse flags into scratch values first: they must win over the file
+		// and the environment, which are applied afterwards.
+		var scratch Config
+		v := s.value(&scratch)
+		flagValues[s.flag] = v
+		fs.Var(v, s.flag, fmt.Sprintf("%s (env %s, default %s)", s.usage, EnvName(s.flag), defaultString(s)))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ivschatd [flags]\n\nEvery flag can also be set with its environment variable or the config-file key.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+
+	path := *configPath
+	if path == "" {
+		path, _ = lookupEnv("IVSCHATD_CONFIG")
+	}
+	if path != "" {
+		if err := loadFile(&cfg, path); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, s := range settings {
+		if v, ok := lookupEnv(EnvName(s.flag)); ok {
+			if err := s.value(&cfg).Set(v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", EnvName(s.flag), err)
+			}
+		}
+	}
+	id, idOK := lookupEnv("IVSCHATD_ACCESS_KEY_ID")
+	secret, secretOK := lookupEnv("IVSCHATD_SECRET_ACCESS_KEY")
+	if idOK != secretOK || (idOK && (id == "" || secret == "")) {
+		return Config{}, errors.New("IVSCHATD_ACCESS_KEY_ID and IVSCHATD_SECRET_ACCESS_KEY must be set together and not empty")
+	}
+	if idOK {
+		cfg.AccessKeys = append(cfg.AccessKeys, AccessKey{AccessKeyID: id, SecretAccessKey: secret})
+	}
+	var setErr error
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings {
+			if s.flag == f.Name && setErr == nil {
+				setErr = s.value(&cfg).Set(flagValues[s.flag].String())
+			}
+		}
+	})
+	if setErr != nil {
+		return Config{}, setErr
+	}
+	return cfg, cfg.Validate()
+}
+
+func defaultString(s setting) string {
+	def := Default()
+	v := s.value(&def).String()
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+// fileConfig is the config file's structure beyond the scalar settings.
+type fileConfig struct {
+	AccessKeys []AccessKey        `json:"accessKeys"`
+	TokenKeys  []string           `json:"tokenKeys"`
+	RateLimits map[string]float64 `json:"rateLimits"`
+}
+
+func loadFile(cfg *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]bool{"accessKeys": true, "tokenKeys": true, "rateLimits": true}
+	for _, s := range settings {
+		known[s.key] = true
+		msg, ok := raw[s.key]
+		if !ok {
+			continue
+		}
+		var text string
+		var str string
+		if json.Unmarshal(msg, &str) == nil {
+			text = str
+		} else {
+			text = string(msg) // numbers and booleans
+		}
+		if err := s.value(cfg).Set(text); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, s.key, err)
+		}
+	}
+	var unknown []string
+	for k := range raw {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config file %s: unknown keys: %s", path, strings.Join(unknown, ", "))
+	}
+	var fc fileConfig
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if err := dec.Decode(&fc); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	cfg.AccessKeys = append(cfg.AccessKeys, fc.AccessKeys...)
+	cfg.TokenKeys = fc.TokenKeys
+	cfg.RateLimits = fc.RateLimits
+	return nil
+}
+
+var (
+	regionPattern  = regexp.MustCompile(`^[a-z0-9-]+$`)
+	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+)
+
+// Validate checks the whole Config and reports every problem in one error.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	_, _, err := net.SplitHostPort(c.Listen)
+	check(err == nil, "listen %q: must be host:port", c.Listen)
+	if c.MessagingListen != "" {
+		_, _, err := net.SplitHostPort(c.MessagingListen)
+		check(err == nil, "messaging-listen %q: must be host:port", c.MessagingListen)
+	}
+	check(c.DataDir != "", "data-dir must not be empty")
+	check(regionPattern.MatchString(c.Region), "region %q: must match [a-z0-9-]+", c.Region)
+	check(accountPattern.MatchString(c.AccountID), "account-id %q: must be 12 digits", c.AccountID)
+	check((c.TLSCert == "") == (c.TLSKey == ""), "tls-cert and tls-key must be given together")
+	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error", "log-level %q: must be debug, info, warn or error", c.LogLevel)
+	check(c.LogFormat == "text" || c.LogFormat == "json", "log-format %q: must be text or json", c.LogFormat)
+	check(c.TokenTTL >= time.Second, "token-ttl must be at least 1s")
+	check(c.MaxRooms > 0, "max-rooms must be positive")
+	check(c.MaxLoggingConfigurations > 0, "max-logging-configurations must be positive")
+	check(c.MaxConnections > 0, "max-connections must be positive")
+	check(c.ShutdownTimeout > 0, "shutdown-timeout must be positive")
+	seen := map[string]bool{}
+	for i, k := range c.AccessKeys {
+		check(k.AccessKeyID != "" && k.SecretAccessKey != "", "accessKeys[%d]: accessKeyId and secretAccessKey are required", i)
+		check(!seen[k.AccessKeyID], "accessKeys[%d]: duplicate accessKeyId %q", i, k.AccessKeyID)
+		seen[k.AccessKeyID] = true
+	}
+	for op, rate := range c.RateLimits {
+		check(rate >= 0, "rateLimits.%s must not be negative", op)
+	}
+	return errors.Join(errs...)
+}
+
+type stringValue string
+
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+func (s *stringValue) String() string     { return string(*s) }
+
+type intValue int
+
+func (n *intValue) Set(v string) error {
+	i, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", v)
+	}
+	*n = intValue(i)
+	return nil
+}
+func (n *intValue) String() string { return strconv.Itoa(int(*n)) }
+
+type boolValue bool
+
+func (b *boolValue) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a boolean", v)
+	}
+	*b = boolValue(x)
+	return nil
+}
+func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) IsBoolFlag() bool { return true }
+
+type durationValue time.Duration
+
+func (d *durationValue) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 60m, 30s)", v)
+	}
+	*d = durationValue(x)
+	return nil
+}
+func (d *durationValue) String() string { return time.Duration(*d).String() }

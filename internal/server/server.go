@@ -1,0 +1,290 @@
+// Package server assembles ivschatd from its parts — store, key ring,
+// authenticator, control plane and messaging gateway — and runs it until its
+// context ends, then shuts down gracefully.
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ivschatd/ivschatd/internal/api"
+	"github.com/ivschatd/ivschatd/internal/config"
+	"github.com/ivschatd/ivschatd/internal/messaging"
+	"github.com/ivschatd/ivschatd/internal/sigv4"
+	"github.com/ivschatd/ivschatd/internal/store"
+	"github.com/ivschatd/ivschatd/internal/store/postgres"
+	"github.com/ivschatd/ivschatd/internal/store/sqlite"
+	"github.com/ivschatd/ivschatd/internal/token"
+)
+
+// File names in the data dir.
+const (
+	databaseFile = "ivschatd.db"
+	keyringFile  = "chat-token-keys.json"
+)
+
+// Server is a running ivschatd.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    store.Store
+	keyring  *token.Keyring
+	gateway  *messaging.Gateway
+	handler  http.Handler
+	ready    atomic.Bool
+	listener net.Listener
+	wsLis    net.Listener
+}
+
+// New opens the store and key ring and builds the handlers. It binds the
+// listeners too, so the caller knows the final addresses (port 0 works) before
+// Run.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.PostgresURL != "" {
+		s.store, err = postgres.Open(ctx, cfg.PostgresURL)
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: %w", err)
+		}
+		log.Info("store: PostgreSQL")
+	} else {
+		path := filepath.Join(cfg.DataDir, databaseFile)
+		s.store, err = sqlite.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: %w", err)
+		}
+		log.Info("store: SQLite", "path", path)
+	}
+	if s.keyring, err = openKeyring(cfg); err != nil {
+		return nil, err
+	}
+	auth, err := s.authenticator()
+	if err != nil {
+		return nil, err
+	}
+	s.gateway, err = messaging.NewGateway(messaging.Options{
+		Logger:         log.With("component", "messaging"),
+		Tokens:         s.keyring,
+		Rooms:          s.store,
+		MaxConnections: cfg.MaxConnections,
+	})
+	if err != nil {
+		return nil, err
+	}
+	control, err := api.New(api.Config{
+		Region:                   cfg.Region,
+		AccountID:                cfg.AccountID,
+		MaxRooms:                 cfg.MaxRooms,
+		MaxLoggingConfigurations: cfg.MaxLoggingConfigurations,
+		TokenTTL:                 cfg.TokenTTL,
+		PageTokenKey:             pageTokenKey(s.keyring),
+		RateLimits:               cfg.RateLimits,
+	}, api.Deps{
+		Store:     s.store,
+		Tokens:    s.keyring,
+		Messaging: s.gateway,
+		Auth:      auth,
+		Logger:    log.With("component", "api"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.routes(control)
+
+	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, err
+	}
+	if cfg.MessagingListen != "" {
+		if s.wsLis, err = net.Listen("tcp", cfg.MessagingListen); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func openKeyring(cfg config.Config) (*token.Keyring, error) {
+	if len(cfg.TokenKeys) > 0 {
+		keys := make([]token.Key, 0, len(cfg.TokenKeys))
+		for i, s := range cfg.TokenKeys {
+			k, err := token.ParseKey(s)
+			if err != nil {
+				return nil, fmt.Errorf("tokenKeys[%d]: %w", i, err)
+			}
+			keys = append(keys, k)
+		}
+		return token.NewKeyring(keys...)
+	}
+	kr, err := token.LoadOrCreateKeyring(filepath.Join(cfg.DataDir, keyringFile))
+	if err != nil {
+		return nil, fmt.Errorf("chat token key ring: %w", err)
+	}
+	return kr, nil
+}
+
+// pageTokenKey derives the nextToken MAC key from the oldest token key, so
+// page tokens survive restarts and rotation without another secret to manage.
+func pageTokenKey(kr *token.Keyring) []byte {
+	keys := kr.Keys()
+	oldest := keys[0]
+	for _, k := range keys[1:] {
+		if k.Created.Before(oldest.Created) {
+			oldest = k
+		}
+	}
+	m := hmac.New(sha256.New, oldest.Secret)
+	m.Write([]byte("ivschatd page tokens v1"))
+	return m.Sum(nil)
+}
+
+func (s *Server) authenticator() (api.Authenticator, error) {
+	if s.cfg.Insecure {
+		s.log.Warn("AUTHENTICATION IS OFF (--insecure-no-auth): any client can create, change and delete everything; use only for throwaway local emulation")
+		return nil, nil
+	}
+	keys := s.cfg.AccessKeys
+	if len(keys) == 0 {
+		key, path, created, err := loadOrCreateCredentials(s.cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("credentials: %w", err)
+		}
+		if created {
+			s.log.Info("generated a full-access key pair; use it as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", "path", path, "accessKeyId", key.AccessKeyID)
+		} else {
+			s.log.Info("using the key pair stored in the data dir", "path", path, "accessKeyId", key.AccessKeyID)
+		}
+		keys = []config.AccessKey{key}
+	}
+	creds := make([]sigv4.Credential, len(keys))
+	for i, k := range keys {
+		creds[i] = sigv4.Credential{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey, Policy: k.Policy}
+	}
+	return sigv4.NewVerifier("ivschat", creds)
+}
+
+// routes splits traffic on the shared listener: WebSocket upgrades go to the
+// messaging gateway (clients connect to the bare host, path "/"), /healthz
+// answers readiness, everything else is the control plane.
+func (s *Server) routes(control http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			if !s.ready.Load() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("ok\n"))
+		case isWebSocketUpgrade(r):
+			s.gateway.ServeHTTP(w, r)
+		default:
+			control.ServeHTTP(w, r)
+		}
+	})
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// Addr is the control-plane listener's address.
+func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// Run serves until ctx ends, then shuts down: new requests are refused,
+// WebSocket connections are closed with 1001, in-flight requests finish, and
+// the store is closed — all within the configured shutdown timeout.
+func (s *Server) Run(ctx context.Context) error {
+	servers := []*http.Server{s.httpServer()}
+	listeners := []net.Listener{s.listener}
+	if s.wsLis != nil {
+		servers = append(servers, s.httpServer())
+		listeners = append(listeners, s.wsLis)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range servers {
+		srv, lis := servers[i], listeners[i]
+		g.Go(func() error {
+			var err error
+			if s.cfg.TLSCert != "" {
+				err = srv.ServeTLS(lis, s.cfg.TLSCert, s.cfg.TLSKey)
+			} else {
+				err = srv.Serve(lis)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+	}
+	s.ready.Store(true)
+	s.log.Info("ivschatd ready", "listen", s.listener.Addr().String(), "region", s.cfg.Region, "accountId", s.cfg.AccountID, "tls", s.cfg.TLSCert != "")
+	g.Go(func() error {
+		<-gctx.Done()
+		s.ready.Store(false)
+		s.log.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		if err := s.gateway.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("messaging shutdown: %w", err))
+		}
+		for _, srv := range servers {
+			if err := srv.Shutdown(shutdownCtx); err != nil {
+				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			}
+		}
+		return errors.Join(errs...)
+	})
+	err := g.Wait()
+	if cerr := s.close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) close() error {
+	var errs []error
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	if s.wsLis != nil {
+		s.wsLis.Close()
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.store = nil
+	}
+	return errors.Join(errs...)
+}
