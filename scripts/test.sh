@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of ivschatd: Go (unit, end-to-end with the AWS SDK for Go,
+# fuzz seed corpora, race detector), Node (AWS SDK for JavaScript v3 and v2,
+# the official amazon-ivs-chat-messaging client) and Python (boto3).
+#
+# PostgreSQL/Redis tests run when IVSCHATD_TEST_POSTGRES_URL / IVSCHATD_TEST_REDIS_URL
+# are set and skip with a message otherwise. The Python check needs Debian's
+# python3-boto3; without it, it is skipped unless CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== go test -race ./..."
+go test -race -count=1 ./...
+
+bin_dir=$(mktemp -d)
+trap 'rm -rf "$bin_dir"' EXIT
+go build -o "$bin_dir/ivschatd" ./cmd/ivschatd
+export IVSCHATD_BIN="$bin_dir/ivschatd"
+
+echo "== node --test (test/node)"
+(cd test/node && npm ci --no-audit --no-fund --loglevel=error && node --test)
+
+echo "== python3 boto3 round trip (test/python)"
+if /usr/bin/python3 -c 'import boto3' 2>/dev/null; then
+	/usr/bin/python3 test/python/roundtrip.py
+elif [ "${CI:-}" = "true" ]; then
+	echo "python3-boto3 is not installed (apt-get install python3-boto3)" >&2
+	exit 1
+else
+	echo "skipped: python3-boto3 not installed (apt-get install python3-boto3)"
+fi
