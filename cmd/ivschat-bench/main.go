@@ -1,0 +1,63 @@
+// Command ivschat-bench is ivschatd's load generator. It only targets
+// loopback addresses and every run is bounded in time.
+//
+//	ivschat-bench tokens -endpoint http://127.0.0.1:8080 -duration 10s -workers 32
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "tokens":
+		err = runTokens(os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ivschat-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `Usage: ivschat-bench <mode> [flags]
+
+Modes:
+  tokens   signed CreateChatToken requests over HTTP (control-plane throughput)
+
+Run "ivschat-bench <mode> -h" for the flags of a mode.
+`)
+}
+
+// requireLoopback refuses any endpoint that is not a loopback address: the
+// load generator must never send traffic off the machine.
+func requireLoopback(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("endpoint: %w", err)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return errors.New("endpoint must be a loopback address (127.0.0.0/8, ::1 or localhost)")
+	}
+	return nil
+}
