@@ -1,0 +1,164 @@
+package messaging
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ivschatd/ivschatd/internal/broker"
+	"github.com/ivschatd/ivschatd/internal/chat"
+)
+
+// Field limits of moderation requests, the same as their control-plane
+// counterparts (DeleteMessage reason 1–256, userId up to 128).
+const (
+	maxReasonLength = 256
+	maxIDLength     = 128
+)
+
+func newID() string { return chat.NewID() }
+
+// handleRequest answers one client request. Order (spec §3.1): decode (400)
+// → per-connection rate (429) → capability (403) → validation (400/413) →
+// room or moderation rate (429) → broadcast.
+func (c *conn) handleRequest(payload []byte, now time.Time) {
+	req, rerr := decodeClientFrame(payload)
+	// Malformed frames count too: the limit protects the server, whatever
+	// the frames contain.
+	if !c.reqRate.allow(now, c.g.opts.RequestRatePerSecond) {
+		c.sendError(req.RequestID, "", codeTooManyRequests,
+			fmt.Sprintf("Too many requests: at most %d per second per connection", c.g.opts.RequestRatePerSecond))
+		return
+	}
+	if rerr != nil {
+		c.sendError(req.RequestID, "", rerr.code, rerr.msg)
+		return
+	}
+	switch req.Action {
+	case actionSendMessage:
+		c.sendMessage(&req, now)
+	case actionDeleteMessage:
+		c.deleteMessage(&req, now)
+	case actionDisconnectUser:
+		c.disconnectUser(&req, now)
+	}
+}
+
+func (c *conn) forbidden(req *clientRequest, capability string) {
+	c.sendError(req.RequestID, "", codeForbidden,
+		"Forbidden: the chat token does not grant the "+capability+" capability")
+}
+
+func (c *conn) sendMessage(req *clientRequest, now time.Time) {
+	if c.caps&capSendMessage == 0 {
+		c.forbidden(req, chat.CapabilitySendMessage)
+		return
+	}
+	if req.Content == nil {
+		c.sendError(req.RequestID, "", codeBadRequest, "Content is required")
+		return
+	}
+	// "Must be shorter than" in the docs; a length equal to the maximum is
+	// accepted (spec §3.1, boundary uncertain). 400 rather than 413 follows
+	// the published error sample for over-long content.
+	maxLen := int(c.room.maxLen.Load())
+	if n := utf8.RuneCountInString(*req.Content); n > maxLen {
+		c.sendError(req.RequestID, "", codeBadRequest,
+			fmt.Sprintf("Content must be at most %d characters, got %d", maxLen, n))
+		return
+	}
+	if n := attributesBytes(req.Attributes); n > c.g.opts.MaxAttributesBytes {
+		c.sendError(req.RequestID, "", codePayloadTooLarge,
+			fmt.Sprintf("Attributes must be at most %d bytes (keys and values together), got %d", c.g.opts.MaxAttributesBytes, n))
+		return
+	}
+	if !c.room.allowMessage(now) {
+		c.sendError(req.RequestID, "", codeTooManyRequests,
+			fmt.Sprintf("Too many messages: the room allows %d per second", c.room.maxRate.Load()))
+		return
+	}
+	// The Id is assigned before delivery so that a failure can name it
+	// (ERROR Id = the failed operation's ID, spec §4.4).
+	id := newID()
+	frame := encodeMessage(id, req.RequestID, sortedAttrs(req.Attributes), *req.Content, now, c.sender)
+	c.publish(req, id, frame)
+}
+
+func (c *conn) deleteMessage(req *clientRequest, now time.Time) {
+	if c.caps&capDeleteMessage == 0 {
+		c.forbidden(req, chat.CapabilityDeleteMessage)
+		return
+	}
+	if msg := checkField("Id", req.ID, maxIDLength); msg != "" {
+		c.sendError(req.RequestID, "", codeBadRequest, msg)
+		return
+	}
+	if n := utf8.RuneCountInString(req.Reason); n > maxReasonLength {
+		c.sendError(req.RequestID, "", codeBadRequest, fmt.Sprintf("Reason must be at most %d characters, got %d", maxReasonLength, n))
+		return
+	}
+	if !c.g.allowModeration(now) {
+		c.sendError(req.RequestID, "", codeTooManyRequests,
+			fmt.Sprintf("Too many moderation requests: at most %d per second", c.g.opts.ModerationRatePerSecond))
+		return
+	}
+	id := newID()
+	frame := encodeEvent(id, req.RequestID, eventDeleteMessage, deleteMessageAttrs(req.ID, req.Reason), now)
+	c.publish(req, id, frame)
+}
+
+func (c *conn) disconnectUser(req *clientRequest, now time.Time) {
+	if c.caps&capDisconnectUser == 0 {
+		c.forbidden(req, chat.CapabilityDisconnectUser)
+		return
+	}
+	if msg := checkField("UserId", req.UserID, maxIDLength); msg != "" {
+		c.sendError(req.RequestID, "", codeBadRequest, msg)
+		return
+	}
+	if n := utf8.RuneCountInString(req.Reason); n > maxReasonLength {
+		c.sendError(req.RequestID, "", codeBadRequest, fmt.Sprintf("Reason must be at most %d characters, got %d", maxReasonLength, n))
+		return
+	}
+	if !c.g.allowModeration(now) {
+		c.sendError(req.RequestID, "", codeTooManyRequests,
+			fmt.Sprintf("Too many moderation requests: at most %d per second", c.g.opts.ModerationRatePerSecond))
+		return
+	}
+	if err := c.g.disconnectUser(c.g.ctx, c.room.id, req.RequestID, req.UserID, req.Reason); err != nil {
+		c.g.log.Error("messaging: disconnect user failed", "room", c.room.id, "err", err)
+		c.sendError(req.RequestID, "", codeInternal, "Internal error: the request could not be delivered")
+	}
+}
+
+// publish broadcasts a frame to the room through the broker; the sender
+// receives it too, which is how the JS SDK learns that the request succeeded.
+func (c *conn) publish(req *clientRequest, id string, frame []byte) {
+	err := c.g.broker.Publish(c.g.ctx, c.room.id, broker.Message{Kind: broker.KindFrame, Frame: frame})
+	if err != nil {
+		c.g.log.Error("messaging: publish failed", "room", c.room.id, "err", err)
+		c.sendError(req.RequestID, id, codeInternal, "Internal error: the request could not be delivered")
+		return
+	}
+	c.g.stats.published.Add(1)
+}
+
+func checkField(name, v string, maxLen int) string {
+	switch {
+	case v == "":
+		return name + " is required"
+	case len(v) > maxLen:
+		return fmt.Sprintf("%s must be at most %d characters", name, maxLen)
+	}
+	return ""
+}
+
+// attributesBytes is the size the attribute limit applies to: the UTF-8
+// bytes of all keys and values, as for token and event attributes.
+func attributesBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
+}

@@ -1,0 +1,500 @@
+package messaging
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// conn is one client connection: one room, one user session.
+//
+// Goroutines: a reader goroutine per connection for its whole life (blocked
+// in Read while idle), and a writer goroutine that exists only while there is
+// something to write (see kick). The trade-off: an idle connection costs one
+// small goroutine stack (2–8 KB) instead of zero with an epoll loop, but the
+// code stays plain blocking Go and client requests are handled without a
+// hop; the writer is the goroutine whose count would scale with activity, and
+// it is gone as soon as the connection is caught up.
+//
+// Memory while idle: the struct, the net.Conn, the reader's stack and the
+// pre-encoded Sender. No read or write buffer is held: frames are read with
+// a 12-byte header array and a payload allocated per request, and frames to
+// write live in the room's ring and in short-lived batches from a pool.
+type conn struct {
+	g    *Gateway
+	room *room
+	nc   net.Conn
+	// r is nc, or the bytes the HTTP server had read ahead of the handshake
+	// followed by nc.
+	r io.Reader
+	// writev is true when nc writes net.Buffers with one writev; otherwise
+	// (TLS) a batch is joined into one buffer first so it still costs one
+	// write call.
+	writev bool
+
+	userID string
+	sender []byte // pre-encoded Sender object of this user's messages
+	caps   capSet
+
+	sessionTimer *time.Timer
+	closeNC      sync.Once
+
+	idx int // position in room.conns; guarded by room.mu
+
+	// cursor is the sequence number of the next room frame to write. Only
+	// the writer stores it (join sets it before the writer can exist); flush
+	// reads it to measure the backlog.
+	cursor atomic.Uint64
+
+	mu      sync.Mutex // guards the fields below
+	private [][]byte   // frames for this connection only (errors, pongs, pings)
+	writing bool       // a writer goroutine is running
+	// A close is requested: write room frames up to closeAt, then closeFrm.
+	closeSet   bool
+	closeAt    uint64
+	closeFrm   []byte
+	closeSent  bool // closeFrm was written; nothing may follow it
+	peerClosed bool // the client sent its close frame first
+	slow       bool // dropped as a slow consumer
+	dead       bool // the socket is closed
+
+	// Reader goroutine only.
+	reqRate bucket
+	hdr     [ws.MaxHeaderSize - 2]byte
+}
+
+type capSet uint8
+
+const (
+	capSendMessage capSet = 1 << iota
+	capDeleteMessage
+	capDisconnectUser
+)
+
+// maxBatchFrames bounds one writev (IOV_MAX is 1024 on Linux) and the time
+// one write keeps a batch alive.
+const maxBatchFrames = 256
+
+// batchPool recycles the slices a writer assembles a writev in, so an idle
+// connection holds none.
+var batchPool = sync.Pool{New: func() any {
+	b := make([][]byte, 0, 32)
+	return &b
+}}
+
+// kick starts the writer unless it is running; a running writer re-checks
+// for pending frames after every write, so nothing is missed.
+func (c *conn) kick() {
+	c.mu.Lock()
+	if c.writing || c.dead || c.closeSent {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	go c.writeLoop()
+}
+
+// enqueue queues a frame for this connection only.
+func (c *conn) enqueue(frame []byte) {
+	c.mu.Lock()
+	if c.dead || c.closeSet {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.private) >= c.g.opts.QueueLimit {
+		c.mu.Unlock()
+		c.slowConsumer()
+		return
+	}
+	c.private = append(c.private, frame)
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// closeAfter asks the writer to write the room frames below sequence at,
+// then errFrame (if any), then closeFrm, and to end the connection. The first
+// close requested wins.
+func (c *conn) closeAfter(at uint64, errFrame, closeFrm []byte) {
+	c.mu.Lock()
+	if c.dead || c.closeSet {
+		c.mu.Unlock()
+		return
+	}
+	if errFrame != nil {
+		c.private = append(c.private, errFrame)
+	}
+	c.closeSet, c.closeAt, c.closeFrm = true, at, closeFrm
+	start := !c.writing && !c.closeSent
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// slowConsumer drops a connection that cannot keep up. A writer blocked on
+// the full socket is interrupted by an expired write deadline and closes the
+// socket; an idle writer is started to send close 1008 with the reason.
+// Either way the room never waits for this client.
+func (c *conn) slowConsumer() {
+	c.mu.Lock()
+	if c.dead || c.slow {
+		c.mu.Unlock()
+		return
+	}
+	c.markSlowLocked()
+	start := false
+	if c.writing {
+		c.nc.SetWriteDeadline(time.Now())
+	} else if !c.closeSent {
+		c.writing, start = true, true
+	}
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+func (c *conn) markSlowLocked() {
+	c.slow = true
+	if !c.closeSet {
+		c.closeSet, c.closeAt = true, 0
+		c.closeFrm = closeFrame(closePolicyViolation, reasonSlowConsumer)
+	}
+	c.g.stats.slowConsumers.Add(1)
+	c.g.log.Info("messaging: slow consumer disconnected", "room", c.room.id, "user", c.userID, "remote", c.nc.RemoteAddr().String())
+}
+
+// abort closes the socket; the reader and writer notice and end.
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.dead = true
+	c.mu.Unlock()
+	c.closeNC.Do(func() { c.nc.Close() })
+}
+
+type batch struct {
+	frames  [][]byte
+	to      uint64 // cursor after the write
+	closing bool   // the batch ends with the close frame
+}
+
+// next assembles the next write under c.mu, or reports that the writer is
+// done (and clears writing, so the next kick starts a new one).
+func (c *conn) next(frames [][]byte) (batch, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.closeSent {
+		c.writing = false
+		return batch{}, false
+	}
+	from := c.cursor.Load()
+	to := c.room.head.Load()
+	closing := c.closeSet
+	if closing {
+		to = min(to, max(c.closeAt, from))
+	}
+	if to-from > maxBatchFrames {
+		to, closing = from+maxBatchFrames, false
+	}
+	for seq := from; seq < to; seq++ {
+		f, ok := c.room.frameAt(seq)
+		if !ok {
+			// The ring reused the slot: this connection fell a whole ring
+			// behind between two flushes. Drop it like any slow consumer,
+			// writing only the close frame.
+			if !c.slow {
+				c.markSlowLocked()
+			}
+			frames = frames[:0]
+			to, closing = from, true
+			break
+		}
+		frames = append(frames, f)
+	}
+	frames = append(frames, c.private...)
+	c.private = nil
+	if closing {
+		frames = append(frames, c.closeFrm)
+	}
+	if len(frames) == 0 {
+		c.writing = false
+		return batch{}, false
+	}
+	// Set under c.mu so that slowConsumer's expired deadline can never be
+	// overwritten by this one.
+	timeout := c.g.opts.WriteTimeout
+	if c.slow {
+		timeout = min(timeout, c.g.opts.CloseTimeout)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	return batch{frames: frames, to: to, closing: closing}, true
+}
+
+// writeLoop writes everything pending, in as few write calls as possible,
+// and exits when the connection is caught up.
+func (c *conn) writeLoop() {
+	bp := batchPool.Get().(*[][]byte)
+	defer func() {
+		clear(*bp) // drop the frame references before pooling
+		*bp = (*bp)[:0]
+		batchPool.Put(bp)
+	}()
+	for {
+		b, ok := c.next((*bp)[:0])
+		if !ok {
+			return
+		}
+		*bp = b.frames
+		err := c.write(b.frames)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.mu.Lock()
+				if !c.slow {
+					c.markSlowLocked()
+				}
+				c.mu.Unlock()
+			}
+			c.abort()
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.cursor.Store(b.to)
+		c.g.stats.framesOut.Add(uint64(len(b.frames)))
+		c.g.stats.writes.Add(1)
+		if b.closing {
+			c.mu.Lock()
+			c.closeSent = true
+			c.writing = false
+			done := c.peerClosed || c.slow
+			// Wait a little for the client's close frame, then the reader
+			// gives up and closes the socket.
+			c.nc.SetReadDeadline(time.Now().Add(c.g.opts.CloseTimeout))
+			c.mu.Unlock()
+			if done {
+				c.abort()
+			}
+			return
+		}
+	}
+}
+
+func (c *conn) write(frames [][]byte) error {
+	if c.writev {
+		bufs := net.Buffers(frames)
+		_, err := bufs.WriteTo(c.nc)
+		return err
+	}
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	joined := make([]byte, 0, n)
+	for _, f := range frames {
+		joined = append(joined, f...)
+	}
+	_, err := c.nc.Write(joined)
+	return err
+}
+
+// setIdleDeadline pushes the read deadline out after the client sent
+// something, unless a close is under way (its own, shorter deadline wins).
+func (c *conn) setIdleDeadline(now time.Time) {
+	c.mu.Lock()
+	if !c.closeSet {
+		c.nc.SetReadDeadline(now.Add(c.g.opts.IdleTimeout))
+	}
+	c.mu.Unlock()
+}
+
+// closeFromReader starts a close the reader decided on (protocol error, frame
+// too big) and bounds how long the reader keeps draining.
+func (c *conn) closeFromReader(code uint16, reason string) {
+	c.closeAfter(0, nil, closeFrame(code, reason))
+	c.mu.Lock()
+	c.nc.SetReadDeadline(time.Now().Add(c.g.opts.WriteTimeout + c.g.opts.CloseTimeout))
+	c.mu.Unlock()
+}
+
+// readLoop reads client frames until the connection ends, then tears it down.
+func (c *conn) readLoop() {
+	defer c.teardown()
+	c.setIdleDeadline(time.Now())
+	maxSize := int64(c.g.opts.MaxFrameSize)
+	var (
+		msg      []byte // a fragmented message being assembled
+		msgOp    ws.OpCode
+		inMsg    bool
+		draining bool // we started the close: discard everything but the client's close
+	)
+	for {
+		h, err := ws.ReadHeaderBuffer(c.r, c.hdr[:])
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if draining && h.OpCode != ws.OpClose {
+			if _, err := io.CopyN(io.Discard, c.r, h.Length); err != nil {
+				return
+			}
+			continue
+		}
+		if reason := checkClientHeader(h, inMsg); reason != "" {
+			c.closeFromReader(closeProtocolError, reason)
+			draining = true
+			continue
+		}
+		if h.Length > maxSize || (inMsg && int64(len(msg))+h.Length > maxSize) {
+			c.closeFromReader(closeTooBig, "message exceeds the frame size limit")
+			draining = true
+			continue
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(c.r, payload); err != nil {
+			c.readFailed(err)
+			return
+		}
+		ws.Cipher(payload, h.Mask, 0)
+		now := time.Now()
+		c.setIdleDeadline(now)
+
+		switch h.OpCode {
+		case ws.OpPing:
+			c.enqueue(controlFrame(opPong, payload))
+			continue
+		case ws.OpPong:
+			continue
+		case ws.OpClose:
+			if c.onPeerClose(payload) {
+				return
+			}
+			draining = true
+			continue
+		case ws.OpText, ws.OpBinary:
+			msgOp = h.OpCode
+			if !h.Fin {
+				msg, inMsg = payload, true
+				continue
+			}
+		case ws.OpContinuation:
+			msg = append(msg, payload...)
+			if !h.Fin {
+				continue
+			}
+			payload, msg, inMsg = msg, nil, false
+		}
+		if msgOp == ws.OpBinary {
+			c.sendError("", "", codeBadRequest, "binary frames are not supported: send each request as a JSON text frame")
+			continue
+		}
+		if !utf8.Valid(payload) {
+			c.sendError("", "", codeBadRequest, "request is not valid UTF-8")
+			continue
+		}
+		c.handleRequest(payload, now)
+	}
+}
+
+// checkClientHeader enforces RFC 6455 framing for client frames.
+func checkClientHeader(h ws.Header, inMsg bool) string {
+	switch {
+	case h.Rsv != 0:
+		return "reserved bits set (no extension negotiated)"
+	case !h.Masked:
+		return "client frames must be masked"
+	case h.OpCode.IsReserved():
+		return "reserved opcode"
+	case h.OpCode.IsControl() && (!h.Fin || h.Length > 125):
+		return "control frames must be final and at most 125 bytes"
+	case h.OpCode == ws.OpContinuation && !inMsg:
+		return "continuation frame without a message to continue"
+	case (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary) && inMsg:
+		return "new message before the fragmented one ended"
+	}
+	return ""
+}
+
+// onPeerClose handles the client's close frame. It reports whether the
+// closing handshake is complete (we had sent ours), in which case the reader
+// ends; otherwise our reply is queued and the writer closes the socket after
+// sending it.
+func (c *conn) onPeerClose(payload []byte) (done bool) {
+	code := closeNormal
+	if len(payload) >= 2 {
+		code = binary.BigEndian.Uint16(payload)
+		// Codes that must not be sent back in a frame (RFC 6455 §7.4.1).
+		if code == 1005 || code == 1006 || code == 1015 || code < 1000 {
+			code = closeNormal
+		}
+	}
+	c.mu.Lock()
+	if c.closeSent || c.dead {
+		c.mu.Unlock()
+		return true
+	}
+	c.peerClosed = true
+	c.nc.SetReadDeadline(time.Now().Add(c.g.opts.CloseTimeout))
+	c.mu.Unlock()
+	c.closeAfter(0, nil, closeFrame(code, ""))
+	return false
+}
+
+func (c *conn) readFailed(err error) {
+	c.mu.Lock()
+	idle := !c.closeSet && !c.dead && errors.Is(err, os.ErrDeadlineExceeded)
+	c.mu.Unlock()
+	if idle {
+		c.g.stats.idle.Add(1)
+	}
+}
+
+// teardown runs once, when the reader ends.
+func (c *conn) teardown() {
+	c.abort()
+	if c.sessionTimer != nil {
+		c.sessionTimer.Stop()
+	}
+	c.g.detach(c)
+	c.g.active.Add(-1)
+	c.g.readers.Done()
+}
+
+// expireSession ends the session at the token's session expiry: ERROR 401
+// (the JS SDK reconnects with a fresh token on it) and then close 1000.
+func (c *conn) expireSession() {
+	errFrame := encodeError(newID(), "", codeUnauthorized, "Session expired")
+	c.closeAfter(c.room.head.Load(), errFrame, closeFrame(closeNormal, reasonSessionExpired))
+}
+
+func (c *conn) sendError(requestID, id string, code int, msg string) {
+	if id == "" {
+		id = newID()
+	}
+	c.enqueue(encodeError(id, requestID, code, msg))
+	c.g.stats.errorsSent.Add(1)
+}
+
+// readerWithAhead returns a reader that first yields the bytes the HTTP
+// server buffered beyond the handshake request.
+func readerWithAhead(nc net.Conn, ahead []byte) io.Reader {
+	if len(ahead) == 0 {
+		return nc
+	}
+	return io.MultiReader(bytes.NewReader(ahead), nc)
+}

@@ -1,0 +1,60 @@
+// Package messaging is the WebSocket gateway of ivschatd: the chat endpoint
+// that the official amazon-ivs-chat-messaging clients and raw WebSocket users
+// connect to with a chat token (spec/messaging.md).
+//
+// # Handshake
+//
+// The token is read from Sec-WebSocket-Protocol and echoed in the 101
+// response. A handshake is refused with a plain HTTP response before the
+// upgrade; official clients treat every refusal as a socket error and retry
+// with a new token, so the status only matters for diagnostics:
+//
+//	426 Upgrade Required      not a WebSocket upgrade request
+//	401 Unauthorized          missing, malformed, forged or expired token, or a token already used
+//	404 Not Found             the token's room does not exist (deleted)
+//	429 Too Many Requests     Options.MaxConnections connections are open
+//	503 Service Unavailable   the gateway is shutting down
+//	500 Internal Server Error the room source or the token ledger failed
+//
+// # Requests and limits
+//
+// Client frames are decoded with case-insensitive keys; unknown keys are
+// ignored. Every request is answered either by the broadcast it causes (the
+// sender receives its own MESSAGE or EVENT) or by an ERROR frame to the sender
+// only; the connection stays open. Checks run in this order: decoding (400),
+// the per-connection request rate (429), capability (403), validation (400,
+// 413), room or moderation rate (429).
+//
+//   - Content is counted in Unicode code points; a length up to and including
+//     the room's maximumMessageLength is accepted, a longer one gets ERROR 400
+//     (the code the service's published sample uses for over-long content).
+//   - Message attributes: the UTF-8 bytes of all keys and values together are
+//     limited to Options.MaxAttributesBytes (1 KB, like token and event
+//     attributes); more gets ERROR 413.
+//   - SEND_MESSAGE is limited room-wide, across all senders on this node, to
+//     the room's maximumMessageRatePerSecond (429). UpdateRoom limits
+//     (RoomUpdated) apply to the next request of every connected client.
+//   - Every connection may make Options.RequestRatePerSecond requests per
+//     second (429), and DELETE_MESSAGE/DISCONNECT_USER from clients share a
+//     gateway-wide Options.ModerationRatePerSecond (429), the account quota of
+//     the real service.
+//   - A client message over Options.MaxFrameSize bytes closes the connection
+//     with 1009: no official client comes near it, and reading on would
+//     mean buffering an unbounded payload.
+//
+// # Lifecycle
+//
+// At the token's session expiry the client receives ERROR 401 and then a
+// close with 1000 (the JS SDK reconnects on the 401). DisconnectUser
+// broadcasts aws:DISCONNECT_USER and then closes the user's connections with
+// 1000; a deleted room sends ERROR 404 and closes with 1000; Shutdown closes
+// with 1001. Pings go out every Options.PingInterval; a connection that sends
+// nothing (not even a pong) for Options.IdleTimeout is dropped.
+//
+// # Fan-out
+//
+// See room.go and conn.go: a broadcast is encoded once into a complete
+// WebSocket frame and appended to the room's ring; each connection's writer
+// copies frame pointers from the ring and writes everything pending with one
+// writev. Lock order is written down in gateway.go.
+package messaging
