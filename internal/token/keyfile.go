@@ -32,6 +32,7 @@ type keyFile struct {
 	Keys    []fileKey `json:"keys"`
 }
 
+// fileKey mirrors Key field for field (conversions rely on it) with JSON names.
 type fileKey struct {
 	ID      string    `json:"id"`
 	Secret  []byte    `json:"secret"` // encoding/json uses standard base64
@@ -119,7 +120,7 @@ func parseKeyFile(data []byte) ([]Key, error) {
 	}
 	keys := make([]Key, len(f.Keys))
 	for i, fk := range f.Keys {
-		keys[i] = Key{ID: fk.ID, Secret: fk.Secret, Created: fk.Created}
+		keys[i] = Key(fk)
 	}
 	return keys, nil
 }
@@ -132,7 +133,7 @@ func parseKeyFile(data []byte) ([]Key, error) {
 func writeKeyFile(path string, keys []Key, exclusive bool) (err error) {
 	f := keyFile{Version: keyFileVersion, Keys: make([]fileKey, len(keys))}
 	for i, k := range keys {
-		f.Keys[i] = fileKey{ID: k.ID, Secret: k.Secret, Created: k.Created}
+		f.Keys[i] = fileKey(k) // a compile error here means Key changed: update the file format
 	}
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

@@ -121,7 +121,8 @@ func checkID(id string) error {
 
 // Keyring holds the keys that open tokens and picks the one that seals them. It
 // is safe for concurrent use: Seal and Open read an immutable snapshot through
-// an atomic pointer, so they never wait for Rotate.
+// an atomic pointer, so they never wait for Rotate. Create one with NewKeyring
+// or LoadOrCreateKeyring; a zero Keyring seals nothing and opens nothing.
 type Keyring struct {
 	cur  atomic.Pointer[ring]
 	mu   sync.Mutex // serializes Rotate and its file write
@@ -201,6 +202,9 @@ func cloneKey(k Key) Key {
 // stored in the key file, followed by those added by Rotate.
 func (k *Keyring) Keys() []Key {
 	r := k.cur.Load()
+	if r == nil {
+		return nil
+	}
 	out := make([]Key, len(r.keys))
 	for i, key := range r.keys {
 		out[i] = cloneKey(key)
@@ -220,6 +224,9 @@ func (k *Keyring) Rotate() (Key, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	old := k.cur.Load()
+	if old == nil {
+		return Key{}, errNoKeys
+	}
 	key, err := GenerateKey()
 	if err != nil {
 		return Key{}, err

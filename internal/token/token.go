@@ -56,6 +56,7 @@ var (
 	errUnknownKey   = fmt.Errorf("%w: unknown key", ErrMalformed)
 	errAuth         = fmt.Errorf("%w: authentication failed", ErrMalformed)
 	errPayload      = fmt.Errorf("%w: undecodable claims", ErrMalformed)
+	errNoKeys       = errors.New("token: Keyring not created with NewKeyring or LoadOrCreateKeyring")
 	errTooBigToSeal = fmt.Errorf("token: claims too large: the token would exceed %d characters", MaxTokenLength)
 )
 
@@ -71,6 +72,9 @@ var b64 = base64.RawURLEncoding.Strict()
 // Capabilities or Attributes both come back as nil.
 func (k *Keyring) Seal(c Claims) (string, error) {
 	r := k.cur.Load()
+	if r == nil {
+		return "", errNoKeys
+	}
 	sk := r.sealer
 
 	hdr := 2 + len(sk.id)
@@ -134,6 +138,9 @@ func (k *Keyring) Open(tok string, now time.Time) (Claims, error) {
 		return Claims{}, errTooShort
 	}
 	r := k.cur.Load()
+	if r == nil { // a zero Keyring: no key can have sealed this
+		return Claims{}, errUnknownKey
+	}
 	aead, ok := r.byID[string(buf[2:hdr])] // no allocation: map index by converted []byte
 	if !ok {
 		return Claims{}, errUnknownKey

@@ -612,3 +612,39 @@ func BenchmarkOpenMalformed(b *testing.B) {
 		k.Open(bad, t0)
 	}
 }
+
+// FuzzDecodeClaims reaches the plaintext decoder directly, which FuzzOpen
+// cannot (it cannot forge authentic ciphertext): it must not panic, and what
+// it accepts must re-encode to the same claims.
+func FuzzDecodeClaims(f *testing.F) {
+	for _, c := range []Claims{typicalClaims(), {}, {Capabilities: []string{""}, Attributes: map[string]string{"": ""}}} {
+		f.Add(encodeClaims(nil, &c))
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, ok := decodeClaims(b)
+		if !ok {
+			return
+		}
+		c2, ok := decodeClaims(encodeClaims(nil, &c))
+		if !ok || !reflect.DeepEqual(c, c2) {
+			t.Fatalf("re-decode: %v\n%+v\n%+v", ok, c, c2)
+		}
+	})
+}
+
+func TestZeroKeyring(t *testing.T) {
+	var k Keyring
+	if _, err := k.Seal(typicalClaims()); err == nil {
+		t.Error("zero Keyring sealed")
+	}
+	if _, err := k.Open("AQJrMQ", t0); !errors.Is(err, ErrMalformed) {
+		t.Errorf("zero Keyring Open: %v", err)
+	}
+	if _, err := k.Rotate(); err == nil {
+		t.Error("zero Keyring rotated")
+	}
+	if k.Keys() != nil {
+		t.Error("zero Keyring has keys")
+	}
+}
