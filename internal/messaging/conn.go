@@ -158,7 +158,7 @@ func (c *conn) slowConsumer() {
 	}
 	c.markSlowLocked()
 	start := false
-	if c.writing {
+	if c.writing && c.nc != nil {
 		c.nc.SetWriteDeadline(time.Now())
 	} else if !c.closeSent {
 		c.writing, start = true, true
@@ -176,15 +176,18 @@ func (c *conn) markSlowLocked() {
 		c.closeFrm = closeFrame(closePolicyViolation, reasonSlowConsumer)
 	}
 	c.g.stats.slowConsumers.Add(1)
-	c.g.log.Info("messaging: slow consumer disconnected", "room", c.room.id, "user", c.userID, "remote", c.nc.RemoteAddr().String())
+	c.g.log.Info("messaging: slow consumer disconnected", "room", c.room.id, "user", c.userID)
 }
 
 // abort closes the socket; the reader and writer notice and end.
 func (c *conn) abort() {
 	c.mu.Lock()
 	c.dead = true
+	nc := c.nc // nil while the handshake is being written; start closes it
 	c.mu.Unlock()
-	c.closeNC.Do(func() { c.nc.Close() })
+	if nc != nil {
+		c.closeNC.Do(func() { nc.Close() })
+	}
 }
 
 type batch struct {

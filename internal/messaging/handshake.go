@@ -93,6 +93,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The connection joins its room before the 101 goes out, so a client
+	// that sees the handshake complete receives every frame broadcast after
+	// that. Until start, no writer runs (writing is held), so queued frames
+	// cannot overtake the 101 response.
+	c := newConn(g, &claims)
+	if !g.register(c, room) {
+		g.active.Add(-1)
+		g.reject(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
 	up := ws.HTTPUpgrader{
 		Timeout: g.opts.HandshakeTimeout,
 		// Echo the token: browsers fail a handshake whose offered
@@ -103,11 +113,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The upgrader has answered with an HTTP error on the hijacked
 		// connection.
-		g.active.Add(-1)
 		g.stats.rejected.Add(1)
 		if nc != nil {
 			nc.Close()
 		}
+		c.teardown()
 		return
 	}
 	// Keep bytes the HTTP server read past the request, then drop its
@@ -117,64 +127,72 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ahead, _ = rw.Reader.Peek(n)
 		ahead = append([]byte(nil), ahead...)
 	}
-	if !g.open(nc, ahead, &claims, room) {
-		g.active.Add(-1)
+	g.stats.accepted.Add(1)
+	c.start(nc, ahead, claims.SessionExpiresAt)
+}
+
+func newConn(g *Gateway, claims *token.Claims) *conn {
+	return &conn{
+		g:       g,
+		userID:  claims.UserID,
+		sender:  encodeSender(claims.UserID, claims.Attributes),
+		caps:    capsOf(claims.Capabilities),
+		idx:     -1,
+		writing: true, // held until start
 	}
 }
 
-// open registers an upgraded connection with its room and starts its reader.
-// The caller has reserved a connection slot; open reports false (and closes
-// nc) when the gateway is shutting down, leaving the slot to the caller.
-func (g *Gateway) open(nc net.Conn, ahead []byte, claims *token.Claims, rm *chat.Room) bool {
-	_, writev := nc.(*net.TCPConn)
-	if tcp, ok := nc.(*net.TCPConn); ok && g.opts.SocketSendBuffer > 0 {
-		tcp.SetWriteBuffer(g.opts.SocketSendBuffer)
-	}
-	c := &conn{
-		g:      g,
-		nc:     nc,
-		r:      readerWithAhead(nc, ahead),
-		writev: writev,
-		userID: claims.UserID,
-		sender: encodeSender(claims.UserID, claims.Attributes),
-		caps:   capsOf(claims.Capabilities),
-		idx:    -1,
-	}
-	roomID := rm.ID
+// register adds a connection whose handshake is about to complete to its
+// room. It reports false when the gateway is shutting down. On success the
+// caller must call start or teardown.
+func (g *Gateway) register(c *conn, rm *chat.Room) bool {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.closing {
-		g.mu.Unlock()
-		nc.Write(closeFrame(closeGoingAway, reasonShutdown))
-		nc.Close()
 		return false
 	}
-	r := g.rooms[roomID]
+	r := g.rooms[rm.ID]
 	if r == nil {
-		r = newRoom(g, roomID)
-		unsub, err := g.broker.Subscribe(roomID, r.handle)
+		r = newRoom(g, rm.ID)
+		unsub, err := g.broker.Subscribe(rm.ID, r.handle)
 		if err != nil {
-			g.mu.Unlock()
-			g.log.Error("messaging: broker subscribe failed", "room", roomID, "err", err)
-			nc.Write(closeFrame(1011, "internal error"))
-			nc.Close()
+			g.log.Error("messaging: broker subscribe failed", "room", rm.ID, "err", err)
 			return false
 		}
 		r.unsubscribe = unsub
-		g.rooms[roomID] = r
+		g.rooms[rm.ID] = r
 	}
 	// The stored room is the freshest view of its limits.
 	r.setLimits(rm.MaximumMessageLength, rm.MaximumMessageRatePerSecond)
 	c.room = r
 	r.join(c)
 	g.readers.Add(1)
-	g.mu.Unlock()
+	return true
+}
 
-	g.stats.accepted.Add(1)
-	if !claims.SessionExpiresAt.IsZero() {
-		c.sessionTimer = time.AfterFunc(time.Until(claims.SessionExpiresAt), c.expireSession)
+// start attaches the upgraded socket, releases the writer and starts the
+// reader.
+func (c *conn) start(nc net.Conn, ahead []byte, sessionExpires time.Time) {
+	tcp, writev := nc.(*net.TCPConn)
+	if writev && c.g.opts.SocketSendBuffer > 0 {
+		tcp.SetWriteBuffer(c.g.opts.SocketSendBuffer)
+	}
+	c.mu.Lock()
+	c.nc = nc
+	c.r = readerWithAhead(nc, ahead)
+	c.writev = writev
+	c.writing = false
+	dead := c.dead
+	c.mu.Unlock()
+	if dead {
+		// Aborted while the handshake was being written.
+		c.closeNC.Do(func() { nc.Close() })
+	}
+	if !sessionExpires.IsZero() {
+		c.sessionTimer = time.AfterFunc(time.Until(sessionExpires), c.expireSession)
 	}
 	go c.readLoop()
-	return true
+	c.kick()
 }
 
 // detach removes a finished connection from its room, and the room from the

@@ -201,6 +201,9 @@ func (c *client) next(t *testing.T) (ws.OpCode, []byte) {
 			wsutil.WriteClientMessage(c.conn, ws.OpPong, p)
 			continue
 		}
+		if h.OpCode == ws.OpPong {
+			continue
+		}
 		return h.OpCode, p
 	}
 }
@@ -351,3 +354,13 @@ func rawDial(t *testing.T, e *env, tok string, rcvBuf int) net.Conn {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// writeClientFrame writes one masked frame with the given opcode and FIN bit.
+func writeClientFrame(t *testing.T, c *client, op ws.OpCode, fin bool, payload []byte) {
+	t.Helper()
+	f := ws.NewFrame(op, fin, append([]byte(nil), payload...))
+	f = ws.MaskFrameInPlace(f)
+	if err := ws.WriteFrame(c.conn, f); err != nil {
+		t.Fatalf("write frame: %v", err)
+	}
+}
