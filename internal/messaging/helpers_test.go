@@ -66,7 +66,7 @@ func roomARN(id string) string { return "arn:aws:ivschat:us-west-2:" + testAccou
 
 // newEnv starts a gateway behind an httptest server with rooms "room1" and
 // "room2" (defaults: 500 code points, 10 messages/s).
-func newEnv(t *testing.T, configure func(*Options)) *env {
+func newEnv(t testing.TB, configure func(*Options)) *env {
 	t.Helper()
 	key, err := token.GenerateKey()
 	if err != nil {
@@ -108,7 +108,7 @@ func withSession(at time.Time) tokenOpt { return func(c *token.Claims) { c.Sessi
 
 var allCaps = []string{chat.CapabilitySendMessage, chat.CapabilityDeleteMessage, chat.CapabilityDisconnectUser}
 
-func (e *env) token(t *testing.T, roomID, userID string, opts ...tokenOpt) string {
+func (e *env) token(t testing.TB, roomID, userID string, opts ...tokenOpt) string {
 	t.Helper()
 	now := time.Now()
 	c := token.Claims{
@@ -134,7 +134,6 @@ func (e *env) token(t *testing.T, roomID, userID string, opts ...tokenOpt) strin
 // client is a minimal WebSocket client for tests: it reads server frames
 // itself so that tests can see pings and close codes.
 type client struct {
-	t    *testing.T
 	conn net.Conn
 	r    io.Reader
 }
@@ -315,7 +314,7 @@ func expectFrame(t *testing.T, c *client, want string) string {
 
 // rawDial completes a handshake over a plain TCP connection and returns it;
 // configure may adjust the socket before connecting.
-func rawDial(t *testing.T, e *env, tok string, rcvBuf int) net.Conn {
+func rawDial(t testing.TB, e *env, tok string, rcvBuf int) net.Conn {
 	t.Helper()
 	d := net.Dialer{}
 	if rcvBuf > 0 {
