@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -67,4 +68,38 @@ func BenchmarkFanout(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkIdleConnMemory opens idle connections and reports the heap and
+// stack growth per connection (run with -benchtime=1x). The raw clients live
+// in the same process, so the figure includes their sockets: an upper bound
+// for the server side.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const n = 2000
+	e := newEnv(b, func(o *Options) { o.MaxConnections = n + 10 })
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = e.token(b, "room1", fmt.Sprintf("v%d", i))
+	}
+	before := memInUse()
+	for i := range n {
+		rawDial(b, e, toks[i], 0)
+	}
+	checkFor(b, 10*time.Second, 10*time.Millisecond, func() error {
+		if c := e.g.Stats().Connections; c != n {
+			return fmt.Errorf("%d connections", c)
+		}
+		return nil
+	})
+	after := memInUse()
+	b.ReportMetric(float64(after-before)/n, "bytes/conn")
+}
+
+func memInUse() uint64 {
+	var m runtime.MemStats
+	for range 3 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http/httptest"
 	"regexp"
@@ -80,7 +81,7 @@ func newEnv(t testing.TB, configure func(*Options)) *env {
 	for _, id := range []string{"room1", "room2"} {
 		rooms.put(&chat.Room{ID: id, ARN: roomARN(id), MaximumMessageLength: 500, MaximumMessageRatePerSecond: 10})
 	}
-	opts := Options{Tokens: kr, Rooms: rooms, CloseTimeout: 500 * time.Millisecond}
+	opts := Options{Tokens: kr, Rooms: rooms, CloseTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	if configure != nil {
 		configure(&opts)
 	}
@@ -288,7 +289,7 @@ func frameID(t *testing.T, frame string) string {
 }
 
 // checkFor polls f until it returns nil or the timeout passes.
-func checkFor(t *testing.T, timeout, interval time.Duration, f func() error) {
+func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -198,11 +198,15 @@ func (r *room) flushLocked(now time.Time) {
 	head := r.head.Load()
 	limit := uint64(r.g.opts.QueueLimit)
 	for _, c := range r.conns {
-		if head-c.cursor.Load() > limit {
+		switch behind := head - c.cursor.Load(); {
+		case behind == 0:
+			// A running writer already caught up; frames for this
+			// connection alone start their writer themselves.
+		case behind > limit:
 			c.slowConsumer()
-			continue
+		default:
+			c.kick()
 		}
-		c.kick()
 	}
 }
 
