@@ -10,10 +10,11 @@ import (
 // goroutine hop: the frame bytes the publisher encoded are the bytes every
 // connection writes.
 //
-// Lock order: Memory.mu and topic.pubMu are never held together. topic.pubMu
-// is held while handlers run (that is what orders one room's messages for all
-// subscribers); Memory.mu only guards the topic map and is never held while a
-// handler runs, so a handler's own locks can never invert with it.
+// Lock order: topic.pubMu → Memory.mu. topic.pubMu is held while handlers
+// run (that is what orders one room's messages for all subscribers);
+// Memory.mu only guards the topic map and subscriber lists, is taken briefly
+// and is never held while a handler runs, so a caller may Subscribe while
+// holding its own locks as long as its handlers never take them.
 type Memory struct {
 	mu     sync.Mutex
 	topics map[string]*topic

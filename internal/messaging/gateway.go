@@ -16,9 +16,9 @@ import (
 
 // Lock order (a lock may only be taken while holding locks to its left):
 //
-//	Gateway.mu → broker.Memory.mu
+//	Gateway.mu → broker.Memory.mu            (Subscribe)
 //	Gateway.mu → room.mu → conn.mu
-//	broker topic publish lock → room.mu → conn.mu   (a broker handler runs room.handle)
+//	broker.topic.pubMu → room.mu → conn.mu   (a broker handler runs room.handle)
 //	room.rateMu, Gateway.modMu: leaves, nothing is taken while holding them
 //
 // Nothing publishes to the broker while holding room.mu or conn.mu, and no

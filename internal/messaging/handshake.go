@@ -98,9 +98,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// that. Until start, no writer runs (writing is held), so queued frames
 	// cannot overtake the 101 response.
 	c := newConn(g, &claims)
-	if !g.register(c, room) {
+	if err := g.register(c, room); err != nil {
 		g.active.Add(-1)
-		g.reject(w, http.StatusServiceUnavailable, "server is shutting down")
+		if errors.Is(err, errClosing) {
+			g.reject(w, http.StatusServiceUnavailable, "server is shutting down")
+		} else {
+			g.log.Error("messaging: broker subscribe failed", "room", room.ID, "err", err)
+			g.reject(w, http.StatusInternalServerError, "room subscription failed")
+		}
 		return
 	}
 	up := ws.HTTPUpgrader{
@@ -142,22 +147,23 @@ func newConn(g *Gateway, claims *token.Claims) *conn {
 	}
 }
 
+var errClosing = errors.New("messaging: gateway is shutting down")
+
 // register adds a connection whose handshake is about to complete to its
-// room. It reports false when the gateway is shutting down. On success the
-// caller must call start or teardown.
-func (g *Gateway) register(c *conn, rm *chat.Room) bool {
+// room. It fails with errClosing when the gateway is shutting down, or with
+// the broker's error. On success the caller must call start or teardown.
+func (g *Gateway) register(c *conn, rm *chat.Room) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing {
-		return false
+		return errClosing
 	}
 	r := g.rooms[rm.ID]
 	if r == nil {
 		r = newRoom(g, rm.ID)
 		unsub, err := g.broker.Subscribe(rm.ID, r.handle)
 		if err != nil {
-			g.log.Error("messaging: broker subscribe failed", "room", rm.ID, "err", err)
-			return false
+			return err
 		}
 		r.unsubscribe = unsub
 		g.rooms[rm.ID] = r
@@ -167,7 +173,7 @@ func (g *Gateway) register(c *conn, rm *chat.Room) bool {
 	c.room = r
 	r.join(c)
 	g.readers.Add(1)
-	return true
+	return nil
 }
 
 // start attaches the upgraded socket, releases the writer and starts the
