@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/ivschatd/ivschatd/internal/config"
 )
@@ -89,7 +90,7 @@ func TestRoomLifecycle(t *testing.T) {
 	if !roomARNPattern.MatchString(aws.ToString(created.Arn)) || !strings.HasSuffix(*created.Arn, "/"+aws.ToString(created.Id)) {
 		t.Errorf("arn %q / id %q", aws.ToString(created.Arn), aws.ToString(created.Id))
 	}
-	if aws.ToString(created.Name) != "main-stage_1" || created.MaximumMessageLength != 200 || created.MaximumMessageRatePerSecond != 7 {
+	if aws.ToString(created.Name) != "main-stage_1" || aws.ToInt32(created.MaximumMessageLength) != 200 || aws.ToInt32(created.MaximumMessageRatePerSecond) != 7 {
 		t.Errorf("created = name %q len %d rate %d", aws.ToString(created.Name), created.MaximumMessageLength, created.MaximumMessageRatePerSecond)
 	}
 	if h := created.MessageReviewHandler; h == nil || aws.ToString(h.Uri) != "arn:aws:lambda:us-west-2:123456789012:function:review" || h.FallbackResult != types.FallbackResultDeny {
@@ -109,8 +110,8 @@ func TestRoomLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetRoom: %v", err)
 	}
-	if aws.ToString(got.Arn) != *created.Arn || aws.ToString(got.Name) != "main-stage_1" || got.MaximumMessageLength != 200 ||
-		got.MaximumMessageRatePerSecond != 7 || !got.CreateTime.Equal(*created.CreateTime) || !got.UpdateTime.Equal(*created.UpdateTime) ||
+	if aws.ToString(got.Arn) != *created.Arn || aws.ToString(got.Name) != "main-stage_1" || aws.ToInt32(got.MaximumMessageLength) != 200 ||
+		aws.ToInt32(got.MaximumMessageRatePerSecond) != 7 || !got.CreateTime.Equal(*created.CreateTime) || !got.UpdateTime.Equal(*created.UpdateTime) ||
 		got.Tags["team"] != "video" || got.MessageReviewHandler == nil || !slices.Equal(got.LoggingConfigurationIdentifiers, created.LoggingConfigurationIdentifiers) {
 		t.Errorf("GetRoom = %+v", got)
 	}
@@ -125,7 +126,7 @@ func TestRoomLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("UpdateRoom: %v", err)
 	}
-	if updated.MaximumMessageLength != 100 || updated.MaximumMessageRatePerSecond != 7 || aws.ToString(updated.Name) != "main-stage_1" ||
+	if aws.ToInt32(updated.MaximumMessageLength) != 100 || aws.ToInt32(updated.MaximumMessageRatePerSecond) != 7 || aws.ToString(updated.Name) != "main-stage_1" ||
 		updated.MessageReviewHandler == nil || len(updated.LoggingConfigurationIdentifiers) != 1 || updated.Tags["team"] != "video" {
 		t.Errorf("UpdateRoom changed more than asked: %+v", updated)
 	}
@@ -165,7 +166,7 @@ func TestCreateRoomDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateRoom: %v", err)
 	}
-	if out.MaximumMessageLength != 500 || out.MaximumMessageRatePerSecond != 10 || aws.ToString(out.Name) != "" ||
+	if aws.ToInt32(out.MaximumMessageLength) != 500 || aws.ToInt32(out.MaximumMessageRatePerSecond) != 10 || aws.ToString(out.Name) != "" ||
 		out.MessageReviewHandler != nil || out.Tags == nil || out.LoggingConfigurationIdentifiers == nil {
 		t.Errorf("defaults = %+v", out)
 	}
@@ -439,7 +440,7 @@ func TestCreateChatToken(t *testing.T) {
 		RoomIdentifier:           room.Arn,
 		UserId:                   aws.String("user-1 ✓"),
 		Capabilities:             []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage, types.ChatTokenCapabilityDeleteMessage},
-		SessionDurationInMinutes: 90,
+		SessionDurationInMinutes: aws.Int32(90),
 		Attributes:               map[string]string{"displayName": "Ana"},
 	})
 	if err != nil {
@@ -472,7 +473,7 @@ func TestCreateChatToken(t *testing.T) {
 		t.Errorf("resourceId = %q", aws.ToString(nf.ResourceId))
 	}
 	_, err = c.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{
-		RoomIdentifier: room.Arn, UserId: aws.String("u"), SessionDurationInMinutes: 181,
+		RoomIdentifier: room.Arn, UserId: aws.String("u"), SessionDurationInMinutes: aws.Int32(181),
 		Attributes: map[string]string{"big": strings.Repeat("x", 1100)}, Capabilities: []types.ChatTokenCapability{"SHOUT"},
 	})
 	ve := asError[*types.ValidationException](t, err)
@@ -523,7 +524,7 @@ func TestQuotas(t *testing.T) {
 	ts := startServer(t, "", func(c *config.Config) {
 		c.MaxRooms = 2
 		c.MaxLoggingConfigurations = 1
-		c.RateLimits = map[string]float64{"GetRoom": 1}
+		c.RateLimits = map[string]float64{"SendEvent": 1, "GetRoom": 1}
 	})
 	c := ts.client()
 	ctx := ctxT(t)
@@ -540,14 +541,26 @@ func TestQuotas(t *testing.T) {
 	if q.Limit != 1 {
 		t.Errorf("limit = %d", q.Limit)
 	}
-	// GetRoom is limited to 1/s: of two immediate calls, the second is throttled.
-	_, err1 := c.GetRoom(ctx, &ivschat.GetRoomInput{Identifier: room.Arn})
-	_, err2 := c.GetRoom(ctx, &ivschat.GetRoomInput{Identifier: room.Arn})
+	// SendEvent is limited to 1/s: of two immediate calls, the second is
+	// throttled (ThrottlingException is modeled for SendEvent).
+	send := func() error {
+		_, err := c.SendEvent(ctx, &ivschat.SendEventInput{RoomIdentifier: room.Arn, EventName: aws.String("e")})
+		return err
+	}
+	err1, err2 := send(), send()
 	if err1 != nil {
-		t.Fatalf("first GetRoom: %v", err1)
+		t.Fatalf("first SendEvent: %v", err1)
 	}
 	th := asError[*types.ThrottlingException](t, err2)
 	if th.Limit != 1 {
 		t.Errorf("throttling limit = %d", th.Limit)
+	}
+	// Where the model has no ThrottlingException (GetRoom), the SDK still
+	// surfaces the code as an API error.
+	_, err1 = c.GetRoom(ctx, &ivschat.GetRoomInput{Identifier: room.Arn})
+	_, err2 = c.GetRoom(ctx, &ivschat.GetRoomInput{Identifier: room.Arn})
+	var apiErr smithy.APIError
+	if err1 != nil || !errors.As(err2, &apiErr) || apiErr.ErrorCode() != "ThrottlingException" {
+		t.Errorf("GetRoom throttling: %v, %v", err1, err2)
 	}
 }

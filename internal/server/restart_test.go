@@ -50,7 +50,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatalf("room lost across restart: %v", err)
 	}
-	if aws.ToString(got.Name) != "persist" || got.MaximumMessageLength != 42 || got.Tags["k"] != "v" ||
+	if aws.ToString(got.Name) != "persist" || aws.ToInt32(got.MaximumMessageLength) != 42 || got.Tags["k"] != "v" ||
 		got.MessageReviewHandler == nil || got.MessageReviewHandler.FallbackResult != types.FallbackResultDeny ||
 		len(got.LoggingConfigurationIdentifiers) != 1 || got.LoggingConfigurationIdentifiers[0] != *lc.Arn ||
 		!got.CreateTime.Equal(*room.CreateTime) || !got.UpdateTime.Equal(*room.UpdateTime) {
