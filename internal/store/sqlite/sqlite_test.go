@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -109,6 +110,53 @@ func TestReopen(t *testing.T) {
 	}
 }
 
+// TestTwoStoresOneFile stands in for two processes sharing a file: the
+// single-writer connection no longer serializes them, BEGIN IMMEDIATE and the
+// busy timeout must.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ivschatd.db")
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	const max = 7
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
+	for w := range 10 {
+		wg.Go(func() {
+			for range 3 {
+				now := chat.Now()
+				err := stores[w%2].CreateRoom(ctx, &chat.Room{ID: chat.NewID(), CreateTime: now, UpdateTime: now}, max)
+				if err != nil && chat.ErrorCode(err) != chat.CodeServiceQuotaExceeded {
+					t.Error(err)
+				}
+				mu.Lock()
+				if err == nil {
+					ok++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	rooms, err := stores[1].ListRooms(ctx, store.RoomFilter{}, store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != max || len(rooms) != max {
+		t.Errorf("%d creates succeeded and %d rooms stored across two stores, want %d", ok, len(rooms), max)
+	}
+}
+
 func versions(t *testing.T, db *sql.DB) []int {
 	t.Helper()
 	rows, err := db.QueryContext(t.Context(), "SELECT version FROM schema_migrations ORDER BY version")
@@ -138,7 +186,7 @@ func TestMigrationsEmbedded(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
 	got := versions(t, s.w)
-	if len(got) != len(ms) || got[len(got)-1] != ms[len(ms)-1].version {
+	if len(got) != len(ms) || got[len(got)-1] != ms[len(ms)-1].Version {
 		t.Errorf("schema_migrations = %v, want 1..%d", got, len(ms))
 	}
 }
@@ -170,9 +218,9 @@ func TestMigrate(t *testing.T) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	v1 := migration{1, "0001_a.sql", "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"}
-	v2 := migration{2, "0002_b.sql", "CREATE TABLE b (y INTEGER); INSERT INTO a VALUES (2);"}
-	bad := migration{3, "0003_bad.sql", "CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1);"}
+	v1 := migration{Version: 1, Name: "0001_a.sql", SQL: "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"}
+	v2 := migration{Version: 2, Name: "0002_b.sql", SQL: "CREATE TABLE b (y INTEGER); INSERT INTO a VALUES (2);"}
+	bad := migration{Version: 3, Name: "0003_bad.sql", SQL: "CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1);"}
 
 	if err := migrate(ctx, db, []migration{v1}); err != nil {
 		t.Fatal(err)
@@ -207,7 +255,7 @@ func TestLoadMigrations(t *testing.T) {
 		"migrations/0002_second.sql": file("B"),
 		"migrations/0001_first.sql":  file("A"),
 	})
-	if err != nil || len(ms) != 2 || ms[0].sql != "A" || ms[1].version != 2 {
+	if err != nil || len(ms) != 2 || ms[0].SQL != "A" || ms[1].Version != 2 {
 		t.Errorf("loadMigrations = %+v, %v", ms, err)
 	}
 	for name, fsys := range map[string]fstest.MapFS{
