@@ -49,9 +49,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 func open(ctx context.Context, url string, ms []storeutil.Migration) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		// pgx's message can quote the URL, password included; keep only the
-		// fact that parsing failed.
-		return nil, errors.New("postgres: cannot parse the database URL")
+		// pgx redacts passwords only on a best-effort basis and the wrapped
+		// error can quote the URL, so the details are not passed on.
+		return nil, errors.New("postgres: cannot parse the database URL (details withheld: they may contain the password)")
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TagsRoom", func(t *testing.T, st store.Store) { s.tags(t, st, chat.KindRoom) }},
 		{"TagsLoggingConfiguration", func(t *testing.T, st store.Store) { s.tags(t, st, chat.KindLoggingConfiguration) }},
 		{"TagsMissingResource", s.tagsMissing},
+		{"ConcurrentUpdates", s.concurrentUpdates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1094,4 +1095,46 @@ func (s *suite) tagsMissing(t *testing.T, st store.Store) {
 	}
 	checkTags(t, getRoom(t, st, r.ID).Tags, map[string]string{})
 	checkTags(t, getLC(t, st, lc.ID).Tags, map[string]string{})
+}
+
+// concurrentUpdates checks that read-modify-write operations are atomic: no
+// concurrent update or tag merge is lost.
+func (s *suite) concurrentUpdates(t *testing.T, st store.Store) {
+	r := mustCreateRoom(t, st, newRoom("counter"))
+	lc := mustCreateLC(t, st, newLC("counter"))
+	const workers, each = 6, 5
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := st.UpdateRoom(ctx(t), r.ID, func(cur *chat.Room) error {
+					cur.MaximumMessageLength++
+					return nil
+				}); err != nil {
+					t.Errorf("UpdateRoom: %v", err)
+				}
+				if _, err := st.UpdateLoggingConfiguration(ctx(t), lc.ID, func(cur *chat.LoggingConfiguration) error {
+					cur.Name += "x"
+					return nil
+				}); err != nil {
+					t.Errorf("UpdateLoggingConfiguration: %v", err)
+				}
+				key := fmt.Sprintf("w%d-%d", w, i)
+				if err := st.TagResource(ctx(t), chat.KindRoom, r.ID, map[string]string{key: "v"}); err != nil {
+					t.Errorf("TagResource: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := getRoom(t, st, r.ID)
+	if want := r.MaximumMessageLength + workers*each; got.MaximumMessageLength != want {
+		t.Errorf("MaximumMessageLength after %d concurrent increments = %d, want %d", workers*each, got.MaximumMessageLength, want)
+	}
+	if len(got.Tags) != workers*each {
+		t.Errorf("%d tags after %d concurrent merges of distinct keys, want %d", len(got.Tags), workers*each, workers*each)
+	}
+	if gotLC := getLC(t, st, lc.ID); len(gotLC.Name) != len(lc.Name)+workers*each {
+		t.Errorf("logging configuration name %q: lost concurrent updates", gotLC.Name)
+	}
 }
