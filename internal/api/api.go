@@ -86,6 +86,7 @@ type Handler struct {
 	auth     Authenticator
 	log      *slog.Logger
 	limiters map[string]*rateLimiter
+	rooms    *roomExistence
 	now      func() time.Time
 }
 
@@ -118,6 +119,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		auth:     deps.Auth,
 		log:      log,
 		limiters: make(map[string]*rateLimiter),
+		rooms:    newRoomExistence(time.Second),
 		now:      time.Now,
 	}
 	for name, perSecond := range cfg.RateLimits {

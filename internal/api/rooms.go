@@ -142,6 +142,7 @@ func (h *Handler) deleteRoom(c *call) (any, error) {
 	if err := h.store.DeleteRoom(c.ctx, id); err != nil {
 		return nil, err
 	}
+	h.rooms.forget(id)
 	h.msg.RoomDeleted(id)
 	h.log.InfoContext(c.ctx, "room deleted", "roomId", id)
 	return nil, nil

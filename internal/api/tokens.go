@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"time"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
@@ -47,11 +48,11 @@ func (h *Handler) createChatToken(c *call) (any, error) {
 	if missing != nil {
 		return nil, missing
 	}
-	if _, err := h.store.GetRoom(c.ctx, roomID); err != nil {
+	now := h.now().UTC()
+	if err := h.rooms.check(c.ctx, roomID, now, h.roomExists); err != nil {
 		return nil, err
 	}
 	duration := derefOr(in.SessionDurationInMinutes, chat.DefaultSessionDurationMinutes)
-	now := h.now().UTC()
 	claims := token.Claims{
 		ID:                     chat.NewID() + chat.NewID(),
 		RoomARN:                roomARN,
@@ -81,4 +82,9 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func (h *Handler) roomExists(ctx context.Context, id string) error {
+	_, err := h.store.GetRoom(ctx, id)
+	return err
 }
