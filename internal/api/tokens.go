@@ -61,8 +61,13 @@ func (h *Handler) createChatToken(c *call) (any, error) {
 		Attributes:             in.Attributes,
 		SessionDurationMinutes: duration,
 		IssuedAt:               now,
-		TokenExpiresAt:         now.Add(h.cfg.TokenTTL),
 		SessionExpiresAt:       now.Add(time.Duration(duration) * time.Minute),
+	}
+	// A token is usable until the TTL passes, but never after its session
+	// would already be over.
+	claims.TokenExpiresAt = now.Add(h.cfg.TokenTTL)
+	if claims.TokenExpiresAt.After(claims.SessionExpiresAt) {
+		claims.TokenExpiresAt = claims.SessionExpiresAt
 	}
 	sealed, err := h.tokens.Seal(claims)
 	if err != nil {

@@ -467,6 +467,15 @@ func TestCreateChatToken(t *testing.T) {
 		t.Error("two tokens are equal")
 	}
 
+	// The token never outlives its session.
+	short, err := c.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u"), SessionDurationInMinutes: aws.Int32(5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !short.TokenExpirationTime.Equal(*short.SessionExpirationTime) {
+		t.Errorf("5-minute session: token expires %v, session %v", short.TokenExpirationTime, short.SessionExpirationTime)
+	}
+
 	_, err = c.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{RoomIdentifier: aws.String("arn:aws:ivschat:us-west-2:123456789012:room/AAAAAAAAAAAA"), UserId: aws.String("u")})
 	nf := asError[*types.ResourceNotFoundException](t, err)
 	if aws.ToString(nf.ResourceId) != "AAAAAAAAAAAA" {

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.DataDir != "./data" || cfg.Region != "us-west-2" || cfg.AccountID != "123456789012" ||
+		cfg.TokenTTL != time.Hour || cfg.MaxRooms != 50000 || cfg.MaxLoggingConfigurations != 10 || cfg.MaxConnections != 50000 || cfg.Insecure {
+		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+func TestPrecedenceFlagOverEnvOverFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"listen":"127.0.0.1:1","region":"eu-west-1","maxRooms":7,"tokenTTL":"5m","insecureNoAuth":true,
+		"accessKeys":[{"accessKeyId":"AKIDFILE","secretAccessKey":"s","policy":{"statements":[{"actions":["ivschat:CreateChatToken"],"resources":["*"]}]}}],
+		"rateLimits":{"CreateChatToken":200},"tokenKeys":["k1:AAAA"]}`), 0o600)
+	cfg, err := Load(
+		[]string{"--config", file, "--listen", "127.0.0.1:3"},
+		env(map[string]string{"IVSCHATD_LISTEN": "127.0.0.1:2", "IVSCHATD_REGION": "ap-south-1", "IVSCHATD_ACCESS_KEY_ID": "AKIDENV", "IVSCHATD_SECRET_ACCESS_KEY": "e"}),
+		io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:3" {
+		t.Errorf("listen = %q, want the flag's", cfg.Listen)
+	}
+	if cfg.Region != "ap-south-1" {
+		t.Errorf("region = %q, want the env's", cfg.Region)
+	}
+	if cfg.MaxRooms != 7 || cfg.TokenTTL != 5*time.Minute || !cfg.Insecure {
+		t.Errorf("file values lost: %+v", cfg)
+	}
+	if len(cfg.AccessKeys) != 2 || cfg.AccessKeys[0].AccessKeyID != "AKIDFILE" || cfg.AccessKeys[1].AccessKeyID != "AKIDENV" {
+		t.Errorf("access keys = %+v", cfg.AccessKeys)
+	}
+	if !cfg.AccessKeys[0].Policy.Allows("ivschat:CreateChatToken", "arn:aws:ivschat:x:1:room/a") || cfg.AccessKeys[0].Policy.Allows("ivschat:CreateRoom", "*") {
+		t.Errorf("policy = %+v", cfg.AccessKeys[0].Policy)
+	}
+	if cfg.RateLimits["CreateChatToken"] != 200 || len(cfg.TokenKeys) != 1 {
+		t.Errorf("rate limits %v, token keys %v", cfg.RateLimits, cfg.TokenKeys)
+	}
+}
+
+func TestEnvFileSelection(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"dataDir":"/tmp/x"}`), 0o600)
+	cfg, err := Load(nil, env(map[string]string{"IVSCHATD_CONFIG": file}), io.Discard)
+	if err != nil || cfg.DataDir != "/tmp/x" {
+		t.Fatalf("cfg %+v err %v", cfg, err)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	write := func(body string) string {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("c%d.json", n))
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad listen", []string{"--listen", "nope"}, nil, "listen"},
+		{"bad account", []string{"--account-id", "12"}, nil, "account-id"},
+		{"bad region", []string{"--region", "US_WEST"}, nil, "region"},
+		{"bad int", []string{"--max-rooms", "many"}, nil, "not an integer"},
+		{"bad duration", nil, map[string]string{"IVSCHATD_TOKEN_TTL": "soon"}, "IVSCHATD_TOKEN_TTL"},
+		{"tls half", []string{"--tls-cert", "c.pem"}, nil, "tls-cert and tls-key"},
+		{"key without secret", nil, map[string]string{"IVSCHATD_ACCESS_KEY_ID": "A"}, "must be set together"},
+		{"unknown file key", []string{"--config", write(`{"lisen":"x"}`)}, nil, "unknown keys: lisen"},
+		{"file not json", []string{"--config", write(`{`)}, nil, "config file"},
+		{"duplicate keys", []string{"--config", write(`{"accessKeys":[{"accessKeyId":"A","secretAccessKey":"s"},{"accessKeyId":"A","secretAccessKey":"t"}]}`)}, nil, "duplicate"},
+		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},
+		{"log level", []string{"--log-level", "loud"}, nil, "log-level"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.args, env(tc.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUsageNamesEnvAndDefault(t *testing.T) {
+	var b strings.Builder
+	Load([]string{"-h"}, env(nil), &b)
+	for _, want := range []string{"--listen", "IVSCHATD_LISTEN", "127.0.0.1:8080", "IVSCHATD_INSECURE_NO_AUTH"} {
+		if !strings.Contains(strings.ReplaceAll(b.String(), "  -", "  --"), want) {
+			t.Errorf("usage lacks %q:\n%s", want, b.String())
+		}
+	}
+}
