@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/jackc/pgx/v5"
+)
+
+func timeNow() time.Time { return time.Now() }
+
+func mustRequest(t *testing.T, method, url, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// dialChat opens a WebSocket chat connection with token and checks that the
+// token is echoed as the sub-protocol.
+func dialChat(t *testing.T, serverURL, tok string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, hs, err := ws.Dialer{Protocols: []string{tok}}.Dial(ctx, strings.Replace(serverURL, "http://", "ws://", 1)+"/")
+	if err != nil {
+		t.Fatalf("WebSocket handshake: %v", err)
+	}
+	if hs.Protocol != tok {
+		t.Errorf("sub-protocol not echoed")
+	}
+	return conn
+}
+
+// freshSchema creates a schema with a random name for one test and drops it
+// afterwards, so concurrent test runs on one database don't collide.
+func freshSchema(t *testing.T, dbURL string) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "ivschatd_e2e_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+	})
+	return schema
+}
+
+func withSearchPath(dbURL, schema string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,123 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
+
+	"github.com/ivschatd/ivschatd/internal/config"
+	"github.com/ivschatd/ivschatd/internal/token"
+)
+
+// With no key configured, the server generates one on first start, stores it
+// with mode 0600, keeps it across restarts, and still refuses unsigned calls.
+func TestGeneratedCredentials(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir, func(c *config.Config) { c.AccessKeys = nil })
+	path := filepath.Join(dir, "credentials.json")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("no generated credentials: %v", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("credentials file mode %v, want 0600", info.Mode().Perm())
+	}
+	var key config.AccessKey
+	data, _ := os.ReadFile(path)
+	if err := json.Unmarshal(data, &key); err != nil || key.AccessKeyID == "" || len(key.SecretAccessKey) < 32 {
+		t.Fatalf("credentials file %s: %v", data, err)
+	}
+	if _, err := ts.client(key.AccessKeyID, key.SecretAccessKey).CreateRoom(ctxT(t), &ivschat.CreateRoomInput{}); err != nil {
+		t.Errorf("generated key does not work: %v", err)
+	}
+	if we := do(t, mustRequest(t, "POST", ts.URL+"/ListRooms", "{}")); we.Status != http.StatusForbidden || we.Type != "MissingAuthenticationTokenException" {
+		t.Errorf("unsigned request: %d %s", we.Status, we.Type)
+	}
+	ts.Stop()
+	ts = startServer(t, dir, func(c *config.Config) { c.AccessKeys = nil })
+	if _, err := ts.client(key.AccessKeyID, key.SecretAccessKey).ListRooms(ctxT(t), &ivschat.ListRoomsInput{}); err != nil {
+		t.Errorf("generated key changed across restart: %v", err)
+	}
+}
+
+func TestInsecureModeAcceptsUnsignedRequests(t *testing.T) {
+	ts := startServer(t, "", func(c *config.Config) { c.AccessKeys = nil; c.Insecure = true })
+	if we := do(t, mustRequest(t, "POST", ts.URL+"/CreateRoom", `{"name":"open"}`)); we.Status != http.StatusOK {
+		t.Fatalf("unsigned CreateRoom in insecure mode: %d %s %s", we.Status, we.Type, we.Message)
+	}
+	if _, err := os.Stat(filepath.Join(ts.cfg.DataDir, "credentials.json")); !os.IsNotExist(err) {
+		t.Errorf("insecure mode generated credentials: %v", err)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	ts := startServer(t, "", nil)
+	pre := mustRequest(t, "OPTIONS", ts.URL+"/CreateChatToken", "")
+	pre.Header.Set("Origin", "https://app.example")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-amz-date,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request,x-amz-content-sha256")
+	resp, err := http.DefaultClient.Do(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "x-amz-date") {
+		t.Errorf("preflight: %d %v", resp.StatusCode, h)
+	}
+	// The actual (signed) call exposes the headers the SDK reads.
+	req := signedRequest(t, ts, "POST", "/GetRoom", []byte(`{"identifier":"arn:aws:ivschat:us-west-2:123456789012:room/AAAAAAAAAAAA"}`), testAccessKey, testSecretKey, timeNow())
+	req.Header.Set("Origin", "https://app.example")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	expose := strings.ToLower(resp.Header.Get("Access-Control-Expose-Headers"))
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || !strings.Contains(expose, "x-amzn-errortype") || !strings.Contains(expose, "x-amzn-requestid") {
+		t.Errorf("CORS headers on a response: %v", resp.Header)
+	}
+}
+
+// Two nodes on one PostgreSQL database and one token key ring behave as one
+// service: what one creates the other serves, and a token minted by one opens
+// a connection on the other.
+func TestTwoNodesSharePostgres(t *testing.T) {
+	url := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("IVSCHATD_TEST_POSTGRES_URL not set; skipping the PostgreSQL cluster test")
+	}
+	schema := freshSchema(t, url)
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func() *testServer {
+		return startServer(t, "", func(c *config.Config) {
+			c.PostgresURL = withSearchPath(url, schema)
+			c.TokenKeys = []string{key.SecretString()}
+		})
+	}
+	a, b := node(), node()
+	room, err := a.client().CreateRoom(ctxT(t), &ivschat.CreateRoomInput{Name: aws.String("shared")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.client().GetRoom(ctxT(t), &ivschat.GetRoomInput{Identifier: room.Arn})
+	if err != nil || aws.ToString(got.Name) != "shared" {
+		t.Fatalf("node b GetRoom: %v %+v", err, got)
+	}
+	tok, err := a.client().CreateChatToken(ctxT(t), &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dialChat(t, b.URL, *tok.Token)
+	conn.Close()
+}
