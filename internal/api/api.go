@@ -66,6 +66,11 @@ type Messaging interface {
 	RoomDeleted(roomID string)
 }
 
+// Observer is told about every control-plane request (metrics).
+type Observer interface {
+	ObserveRequest(operation string, status int, took time.Duration)
+}
+
 // Deps are the collaborators of the handler.
 type Deps struct {
 	Store     store.Store
@@ -73,8 +78,9 @@ type Deps struct {
 	Messaging Messaging
 	// Auth verifies signatures; nil disables authentication (the loudly
 	// logged insecure emulation mode).
-	Auth   Authenticator
-	Logger *slog.Logger
+	Auth     Authenticator
+	Logger   *slog.Logger
+	Observer Observer // optional
 }
 
 // Handler is the control-plane http.Handler.
@@ -84,6 +90,7 @@ type Handler struct {
 	tokens   TokenSealer
 	msg      Messaging
 	auth     Authenticator
+	obs      Observer
 	log      *slog.Logger
 	limiters map[string]*rateLimiter
 	rooms    *roomExistence
@@ -117,6 +124,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		tokens:   deps.Tokens,
 		msg:      deps.Messaging,
 		auth:     deps.Auth,
+		obs:      deps.Observer,
 		log:      log,
 		limiters: make(map[string]*rateLimiter),
 		rooms:    newRoomExistence(time.Second),
@@ -144,40 +152,64 @@ type call struct {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.obs == nil {
+		h.serve(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	op := h.serve(sw, r)
+	h.obs.ObserveRequest(op, sw.status, time.Since(start))
+}
+
+// statusWriter remembers the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// serve answers one request and returns the name of its operation ("" when
+// the request did not get as far as routing).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 	w.Header().Set(headerRequestID, newRequestID())
 	setCORSHeaders(w, r)
 	if r.Method == http.MethodOptions {
 		servePreflight(w, r)
-		return
+		return ""
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			h.writeError(w, r, chat.BadRequest(chat.ReasonOther, "request body is larger than the limit of "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes"))
-			return
+			return ""
 		}
 		h.writeError(w, r, chat.BadRequest(chat.ReasonOther, "cannot read request body: "+err.Error()))
-		return
+		return ""
 	}
 	c := &call{ctx: r.Context(), body: body}
 	if h.auth != nil {
 		cred, _, err := h.auth.Verify(r, body, h.now())
 		if err != nil {
 			h.writeError(w, r, err)
-			return
+			return ""
 		}
 		c.cred = cred
 	}
 	op, label, err := route(r)
 	if err != nil {
 		h.writeError(w, r, err)
-		return
+		return ""
 	}
 	c.op, c.label = op, label
 	if c.query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
 		h.writeError(w, r, chat.BadRequest(chat.ReasonOther, "malformed query string: "+err.Error()))
-		return
+		return op.name
 	}
 	if lim := h.limiters[op.name]; lim != nil && !lim.allow(h.now()) {
 		h.writeError(w, r, &chat.Error{
@@ -187,18 +219,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ResourceType: chat.ResourceTypeRoom,
 			Limit:        int(h.cfg.RateLimits[op.name]),
 		})
-		return
+		return op.name
 	}
 	out, err := op.serve(h, c)
 	if err != nil {
 		h.writeError(w, r, err)
-		return
+		return op.name
 	}
 	if op.status == http.StatusNoContent {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return op.name
 	}
 	writeJSON(w, op.status, out)
+	return op.name
 }
 
 // authorize checks the caller's access policy for the call's action on resource.

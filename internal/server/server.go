@@ -23,6 +23,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/api"
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/messaging"
+	"github.com/ivschatd/ivschatd/internal/metrics"
 	"github.com/ivschatd/ivschatd/internal/sigv4"
 	"github.com/ivschatd/ivschatd/internal/store"
 	"github.com/ivschatd/ivschatd/internal/store/postgres"
@@ -43,6 +44,7 @@ type Server struct {
 	store    store.Store
 	keyring  *token.Keyring
 	gateway  *messaging.Gateway
+	metrics  *metrics.Registry
 	handler  http.Handler
 	ready    atomic.Bool
 	listener net.Listener
@@ -53,7 +55,7 @@ type Server struct {
 // listeners too, so the caller knows the final addresses (port 0 works) before
 // Run.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -92,6 +94,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.Register(metrics.Gateway(s.gateway.Stats))
 	control, err := api.New(api.Config{
 		Region:                   cfg.Region,
 		AccountID:                cfg.AccountID,
@@ -106,6 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Messaging: s.gateway,
 		Auth:      auth,
 		Logger:    log.With("component", "api"),
+		Observer:  s.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -184,10 +188,15 @@ func (s *Server) authenticator() (api.Authenticator, error) {
 
 // routes splits traffic on the shared listener: WebSocket upgrades go to the
 // messaging gateway (clients connect to the bare host, path "/"), /healthz
-// answers readiness, everything else is the control plane.
+// answers readiness, /metrics serves Prometheus metrics, everything else is
+// the control plane. (No control-plane operation uses a GET path other than
+// /tags/…, so the two GET paths cannot shadow an operation.)
 func (s *Server) routes(control http.Handler) http.Handler {
+	metricsHandler := s.metrics.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case r.URL.Path == "/metrics" && r.Method == http.MethodGet:
+			metricsHandler.ServeHTTP(w, r)
 		case r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 			if !s.ready.Load() {
 				http.Error(w, "shutting down", http.StatusServiceUnavailable)

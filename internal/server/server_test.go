@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -120,4 +121,25 @@ func TestTwoNodesSharePostgres(t *testing.T) {
 	}
 	conn := dialChat(t, b.URL, *tok.Token)
 	conn.Close()
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	ts := startServer(t, "", nil)
+	createRoom(t, ts.client(), "m")
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`ivschatd_api_requests_total{operation="CreateRoom",status="200"} 1`,
+		"ivschatd_messaging_connections 0",
+		"ivschatd_messaging_slow_consumer_disconnects_total 0",
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 }

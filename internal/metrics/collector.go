@@ -1,0 +1,42 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// statMetric is one metric derived from a subsystem's Stats snapshot.
+type statMetric[S any] struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(S) float64
+}
+
+func gauge[S any](name, help string, value func(S) float64) statMetric[S] {
+	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, value}
+}
+
+func counter[S any](name, help string, value func(S) float64) statMetric[S] {
+	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.CounterValue, value}
+}
+
+// statsCollector takes one Stats snapshot per scrape and reports every
+// metric from it, so the values of one scrape are consistent.
+type statsCollector[S any] struct {
+	snapshot func() S
+	metrics  []statMetric[S]
+}
+
+func newStatsCollector[S any](snapshot func() S, metrics []statMetric[S]) *statsCollector[S] {
+	return &statsCollector[S]{snapshot: snapshot, metrics: metrics}
+}
+
+func (c *statsCollector[S]) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+}
+
+func (c *statsCollector[S]) Collect(ch chan<- prometheus.Metric) {
+	s := c.snapshot()
+	for _, m := range c.metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
+	}
+}

@@ -1,0 +1,79 @@
+// Package metrics exposes ivschatd's Prometheus metrics. Subsystems keep their
+// own cheap counters (atomics read through a Stats method); this package reads
+// them only when Prometheus scrapes, so the chat hot path pays nothing for
+// metrics.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ivschatd/ivschatd/internal/messaging"
+)
+
+const namespace = "ivschatd"
+
+// Registry holds every ivschatd collector.
+type Registry struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New returns a registry with the Go runtime and process collectors.
+func New() *Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r := &Registry{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "api", Name: "requests_total",
+			Help: "Control-plane requests by operation and HTTP status.",
+		}, []string{"operation", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "api", Name: "request_duration_seconds",
+			Help:    "Control-plane request latency by operation.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"operation"}),
+	}
+	reg.MustRegister(r.requests, r.latency)
+	return r
+}
+
+// ObserveRequest records one control-plane request (api.Observer).
+func (r *Registry) ObserveRequest(operation string, status int, took time.Duration) {
+	if operation == "" {
+		operation = "unknown"
+	}
+	r.requests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
+	r.latency.WithLabelValues(operation).Observe(took.Seconds())
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{})
+}
+
+// Register adds a collector of another subsystem.
+func (r *Registry) Register(c prometheus.Collector) { r.reg.MustRegister(c) }
+
+// Gateway reads the messaging gateway's counters at scrape time.
+func Gateway(stats func() messaging.Stats) prometheus.Collector {
+	return newStatsCollector(stats, []statMetric[messaging.Stats]{
+		gauge("messaging_connections", "Open chat connections (and handshakes in progress).", func(s messaging.Stats) float64 { return float64(s.Connections) }),
+		gauge("messaging_rooms", "Rooms with at least one connection on this node.", func(s messaging.Stats) float64 { return float64(s.Rooms) }),
+		counter("messaging_handshakes_accepted_total", "WebSocket handshakes accepted.", func(s messaging.Stats) float64 { return float64(s.Accepted) }),
+		counter("messaging_handshakes_rejected_total", "WebSocket handshakes refused with an HTTP status.", func(s messaging.Stats) float64 { return float64(s.Rejected) }),
+		counter("messaging_frames_delivered_total", "WebSocket frames written to clients (a broadcast to n connections counts n).", func(s messaging.Stats) float64 { return float64(s.FramesDelivered) }),
+		counter("messaging_writes_total", "Socket writes; frames_delivered/writes is the coalescing factor.", func(s messaging.Stats) float64 { return float64(s.Writes) }),
+		counter("messaging_slow_consumer_disconnects_total", "Connections closed because their outbound queue overflowed.", func(s messaging.Stats) float64 { return float64(s.SlowConsumerDisconnects) }),
+		counter("messaging_idle_disconnects_total", "Connections closed for missing pongs.", func(s messaging.Stats) float64 { return float64(s.IdleDisconnects) }),
+		counter("messaging_published_total", "MESSAGE and EVENT frames published by this node.", func(s messaging.Stats) float64 { return float64(s.Published) }),
+		counter("messaging_errors_sent_total", "ERROR frames sent to clients.", func(s messaging.Stats) float64 { return float64(s.ErrorsSent) }),
+	})
+}
