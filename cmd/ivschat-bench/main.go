@@ -2,6 +2,7 @@
 // loopback addresses and every run is bounded in time.
 //
 //	ivschat-bench tokens -endpoint http://127.0.0.1:8080 -duration 10s -workers 32
+//	ivschat-bench messaging -endpoint http://127.0.0.1:8080 -viewers 5000 -rate 100 -duration 30s -server-pid PID
 package main
 
 import (
@@ -21,6 +22,8 @@ func main() {
 	switch os.Args[1] {
 	case "tokens":
 		err = runTokens(os.Args[2:])
+	case "messaging":
+		err = runMessaging(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -38,7 +41,9 @@ func usage() {
 	fmt.Fprint(os.Stderr, `Usage: ivschat-bench <mode> [flags]
 
 Modes:
-  tokens   signed CreateChatToken requests over HTTP (control-plane throughput)
+  tokens     signed CreateChatToken requests over HTTP (control-plane throughput)
+  messaging  WebSocket viewers in one room: fan-out rate, latency, loss, ordering,
+             and the server's memory per idle connection
 
 Run "ivschat-bench <mode> -h" for the flags of a mode.
 `)

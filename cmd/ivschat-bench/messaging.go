@@ -1,0 +1,921 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/gobwas/ws"
+)
+
+const (
+	// maxRoomRate is the real service's ceiling for a room's
+	// maximumMessageRatePerSecond; the room is created with it so that the
+	// requested rate plus scheduling jitter never meets the room limit.
+	maxRoomRate = 100
+	// perConnRate is the server's default per-connection request rate
+	// (messaging.Options.RequestRatePerSecond): one sender cannot send more.
+	perConnRate = 10
+	// connsPerSource is how many connections share one 127.0.0.x source
+	// address. Linux hands out about 28,000 ephemeral ports per source
+	// address (ip_local_port_range 32768-60999) to sockets bound before
+	// connect; 20,000 leaves room for everything else on the machine.
+	connsPerSource = 20000
+	// readBufSize is each connection's bufio.Reader. The server coalesces
+	// broadcasts for ~20ms, so one read brings a few frames of ~300 bytes;
+	// a bigger buffer would not save syscalls but would cost memory per
+	// viewer. Frames larger than this are read through a separate buffer.
+	readBufSize = 2048
+)
+
+// messagingConfig is the parsed command line of the messaging mode.
+type messagingConfig struct {
+	endpoint     string
+	region       string
+	accessKey    string
+	secretKey    string
+	viewers      int
+	senders      int
+	rate         int
+	duration     time.Duration
+	ramp         int
+	inflight     int
+	size         int
+	settle       time.Duration
+	serverPID    int
+	idleOnly     bool
+	jsonOut      bool
+	tokenWorkers int
+}
+
+func parseMessagingFlags(args []string) (*messagingConfig, error) {
+	c := &messagingConfig{}
+	fs := flag.NewFlagSet("messaging", flag.ContinueOnError)
+	fs.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:8080", "server URL for the control plane; viewers connect to ws://HOST:PORT/ (loopback only)")
+	fs.StringVar(&c.region, "region", "us-west-2", "signing region")
+	fs.StringVar(&c.accessKey, "access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key ID (default $AWS_ACCESS_KEY_ID)")
+	fs.StringVar(&c.secretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret access key (default $AWS_SECRET_ACCESS_KEY)")
+	fs.IntVar(&c.viewers, "viewers", 1000, "WebSocket viewers in the room")
+	fs.IntVar(&c.senders, "senders", 0, "sending connections (default: rate/10 rounded up, the server's per-connection request rate)")
+	fs.IntVar(&c.rate, "rate", 100, "messages per second across all senders (at most 100, the room maximum)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send (at most 5m)")
+	fs.IntVar(&c.ramp, "ramp", 1000, "connections opened per second")
+	fs.IntVar(&c.inflight, "inflight", 128, "handshakes in progress at once at most")
+	fs.IntVar(&c.size, "size", 32, "message Content length in bytes (at most 500)")
+	fs.DurationVar(&c.settle, "settle", 2*time.Second, "idle time after all viewers connected, before memory is read and sending starts")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "PID of the server process, to report its RSS per idle connection (/proc/PID/status)")
+	fs.BoolVar(&c.idleOnly, "idle-only", false, "only connect the viewers and measure memory; send nothing")
+	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as one JSON object")
+	fs.IntVar(&c.tokenWorkers, "token-workers", 16, "concurrent CreateChatToken requests")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := requireLoopback(c.endpoint); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.accessKey == "" || c.secretKey == "":
+		return nil, errors.New("access key and secret are required (-access-key/-secret-key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+	case c.viewers < 1 || c.viewers > 200000:
+		return nil, errors.New("viewers must be between 1 and 200000")
+	case c.ramp < 1 || c.inflight < 1 || c.tokenWorkers < 1:
+		return nil, errors.New("ramp, inflight and token-workers must be positive")
+	case c.settle < 0 || c.settle > time.Minute:
+		return nil, errors.New("settle must be between 0 and 1m")
+	case c.serverPID < 0:
+		return nil, errors.New("server-pid must be a process ID")
+	}
+	if c.idleOnly {
+		c.senders = 0
+		return c, nil
+	}
+	switch {
+	case c.rate < 1 || c.rate > maxRoomRate:
+		return nil, fmt.Errorf("rate must be between 1 and %d (the room's maximumMessageRatePerSecond cap)", maxRoomRate)
+	case c.duration <= 0 || c.duration > 5*time.Minute:
+		return nil, errors.New("duration must be between 0 and 5m")
+	case c.size < 1 || c.size > 500:
+		return nil, errors.New("size must be between 1 and 500")
+	case c.senders < 0 || c.senders > 1000:
+		return nil, errors.New("senders must be between 0 (automatic) and 1000")
+	}
+	if c.senders == 0 {
+		c.senders = (c.rate + perConnRate - 1) / perConnRate
+	}
+	return c, nil
+}
+
+// Connection states, one word per viewer.
+const (
+	stateFailed  uint32 = iota // handshake failed (or never attempted)
+	stateOpen                  // connected; still open when the run ended
+	stateClosed                // the server sent a close frame
+	stateDropped               // the connection broke without a close frame
+)
+
+// msgBench is one run of the messaging mode.
+type msgBench struct {
+	cfg     *messagingConfig
+	wsURL   string
+	srcIPv4 bool // the target is IPv4 loopback: rotate 127.0.0.x sources
+
+	track    *tracker
+	state    []atomic.Uint32 // per viewer; read while readers run (drain)
+	conns    []net.Conn      // per connection (viewers, then senders), to stop the readers
+	other    []uint64        // per viewer: frames that were not bench messages
+	stopping atomic.Bool
+	readers  sync.WaitGroup
+
+	mu           sync.Mutex
+	hsErrors     map[string]int // handshake failures by cause
+	closeReasons map[string]int // close frames received, by "code reason"
+	slow         int            // close frames with 1008 (slow consumer)
+	rejected     map[string]int // ERROR frames the senders received, by code
+
+	sent         atomic.Int64
+	sendFailures atomic.Int64
+	senderErrors atomic.Int64
+}
+
+// runMessaging is the WebSocket load generator: one room, many viewers, a
+// fixed message rate, and what the viewers saw.
+func runMessaging(args []string) error {
+	cfg, err := parseMessagingFlags(args)
+	if err != nil {
+		return err
+	}
+	raiseFileLimit()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	u, _ := url.Parse(cfg.endpoint)
+	host := u.Hostname()
+	if host == "localhost" {
+		// Dial the address rather than the name so that the source address
+		// rotation below applies (and no resolver is involved).
+		host = "127.0.0.1"
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	b := &msgBench{
+		cfg:          cfg,
+		wsURL:        "ws://" + net.JoinHostPort(host, port) + "/",
+		srcIPv4:      net.ParseIP(host).To4() != nil,
+		track:        newTracker(cfg.viewers, cfg.senders),
+		state:        make([]atomic.Uint32, cfg.viewers),
+		conns:        make([]net.Conn, cfg.viewers+cfg.senders),
+		other:        make([]uint64, cfg.viewers),
+		hsErrors:     map[string]int{},
+		closeReasons: map[string]int{},
+		rejected:     map[string]int{},
+	}
+
+	httpClient := &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.tokenWorkers, MaxConnsPerHost: cfg.tokenWorkers},
+		Timeout:   30 * time.Second,
+	}
+	client := ivschat.New(ivschat.Options{
+		Region: cfg.region, BaseEndpoint: aws.String(cfg.endpoint), HTTPClient: httpClient,
+		Credentials: credentials.NewStaticCredentialsProvider(cfg.accessKey, cfg.secretKey, ""),
+	})
+	room, err := client.CreateRoom(ctx, &ivschat.CreateRoomInput{
+		Name:                        aws.String("ivschat-bench"),
+		MaximumMessageRatePerSecond: aws.Int32(maxRoomRate),
+		MaximumMessageLength:        aws.Int32(500),
+	})
+	if err != nil {
+		return fmt.Errorf("CreateRoom: %w", err)
+	}
+	defer func() {
+		// A fresh context: the run's may be cancelled by Ctrl-C, and the room
+		// must go either way.
+		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := client.DeleteRoom(dctx, &ivschat.DeleteRoomInput{Identifier: room.Arn}); err != nil {
+			fmt.Fprintln(os.Stderr, "ivschat-bench: DeleteRoom:", err)
+		}
+	}()
+
+	rep := &msgReport{
+		Endpoint: cfg.endpoint, Room: aws.ToString(room.Arn), Viewers: cfg.viewers,
+		Senders: cfg.senders, IdleOnly: cfg.idleOnly, ServerPID: cfg.serverPID,
+	}
+	b.logf("creating %d viewer and %d sender tokens", cfg.viewers, cfg.senders)
+	tokens, err := b.createTokens(ctx, client, aws.ToString(room.Arn))
+	if err != nil {
+		return err
+	}
+
+	if cfg.serverPID > 0 {
+		// Let the server finish with the token requests (connections, garbage)
+		// so that the baseline is as quiet as the idle measurement.
+		sleepCtx(ctx, time.Second)
+		if rep.ServerRSSBefore, err = readRSS(cfg.serverPID); err != nil {
+			return err
+		}
+	}
+
+	b.logf("opening %d viewers at %d/s", cfg.viewers, cfg.ramp)
+	start := time.Now()
+	b.openAll(ctx, 0, tokens[:cfg.viewers], b.viewerLoop)
+	rep.ConnectSeconds = time.Since(start).Seconds()
+	for v := range b.state {
+		if b.state[v].Load() != stateFailed {
+			rep.Connected++
+		}
+	}
+	b.logf("%d viewers connected in %.1fs; idle for %v", rep.Connected, rep.ConnectSeconds, cfg.settle)
+	sleepCtx(ctx, cfg.settle)
+	if cfg.serverPID > 0 {
+		if rep.ServerRSSAfter, err = readRSS(cfg.serverPID); err != nil {
+			return err
+		}
+		if rep.Connected > 0 {
+			rep.ServerRSSPerConn = float64(rep.ServerRSSAfter-rep.ServerRSSBefore) / float64(rep.Connected)
+		}
+	}
+
+	if !cfg.idleOnly && ctx.Err() == nil {
+		b.send(ctx, tokens[cfg.viewers:], rep)
+	}
+
+	// Stop every reader and wait for them, so that the per-viewer arrays can
+	// be read without synchronization.
+	b.stopping.Store(true)
+	for _, c := range b.conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	b.readers.Wait()
+	b.finish(rep)
+	rep.ClientRSS, _ = readRSS(os.Getpid())
+	if cfg.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.print(os.Stdout)
+	return ctx.Err()
+}
+
+func (b *msgBench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ivschat-bench: "+format+"\n", args...)
+}
+
+// createTokens fetches every token before the first connection opens, so that
+// the server's memory baseline is taken after the control-plane work and the
+// RSS difference is the connections alone. Viewers get no capability; senders
+// get SEND_MESSAGE.
+func (b *msgBench) createTokens(ctx context.Context, client *ivschat.Client, roomArn string) ([]string, error) {
+	n := b.cfg.viewers + b.cfg.senders
+	tokens := make([]string, n)
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	// Session long enough for any run: at most 5m of sending plus the ramp.
+	session := int32(min(180, 10+n/b.cfg.ramp/60+int(b.cfg.duration/time.Minute)))
+	for range b.cfg.tokenWorkers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				in := &ivschat.CreateChatTokenInput{
+					RoomIdentifier:           aws.String(roomArn),
+					UserId:                   aws.String("viewer-" + strconv.Itoa(i)),
+					SessionDurationInMinutes: aws.Int32(session),
+				}
+				if i >= b.cfg.viewers {
+					in.UserId = aws.String("sender-" + strconv.Itoa(i-b.cfg.viewers))
+					in.Capabilities = []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage}
+				}
+				out, err := client.CreateChatToken(ctx, in)
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("CreateChatToken: %w", err) })
+					next.Store(int64(n)) // stop the other workers
+					return
+				}
+				tokens[i] = aws.ToString(out.Token)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return tokens, firstErr
+}
+
+// openAll opens one connection per token at the configured ramp rate, with at
+// most cfg.inflight handshakes in progress, and returns when every handshake
+// has finished. Connection first+i gets tokens[i]; each successful one runs
+// loop on its own goroutine until the run stops.
+func (b *msgBench) openAll(ctx context.Context, first int, tokens []string, loop func(i int, conn net.Conn, br *bufio.Reader)) {
+	sem := make(chan struct{}, b.cfg.inflight)
+	var handshakes sync.WaitGroup
+	interval := time.Second / time.Duration(b.cfg.ramp)
+	start := time.Now()
+	for i, tok := range tokens {
+		if ctx.Err() != nil {
+			b.hsFailed(errors.New("interrupted"))
+			continue
+		}
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		sem <- struct{}{}
+		handshakes.Add(1)
+		go func() {
+			idx := first + i
+			conn, br, err := b.dial(ctx, idx, tok)
+			if err != nil {
+				b.hsFailed(err)
+				<-sem
+				handshakes.Done()
+				return
+			}
+			b.mu.Lock()
+			b.conns[idx] = conn
+			b.mu.Unlock()
+			if idx < b.cfg.viewers {
+				b.state[idx].Store(stateOpen)
+			}
+			b.readers.Add(1)
+			<-sem
+			handshakes.Done()
+			defer b.readers.Done()
+			loop(idx, conn, br)
+		}()
+	}
+	handshakes.Wait()
+}
+
+// dial opens connection idx from a rotating 127.0.0.x source address: one
+// source address runs out of ephemeral ports near 28,000 connections to one
+// server port.
+func (b *msgBench) dial(ctx context.Context, idx int, token string) (net.Conn, *bufio.Reader, error) {
+	var status int
+	d := ws.Dialer{
+		Protocols: []string{token},
+		Timeout:   15 * time.Second,
+		OnStatusError: func(code int, _ []byte, _ io.Reader) {
+			status = code
+		},
+	}
+	if b.srcIPv4 {
+		d.NetDial = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceAddr(idx)}}).DialContext
+	}
+	conn, br, hs, err := d.Dial(ctx, b.wsURL)
+	if err != nil {
+		if status != 0 {
+			return nil, nil, fmt.Errorf("HTTP %d", status)
+		}
+		return nil, nil, err
+	}
+	if hs.Protocol != token {
+		// Browsers fail the handshake when the offered sub-protocol is not
+		// echoed (spec/messaging.md §2), so this counts as a failure.
+		conn.Close()
+		return nil, nil, errors.New("token not echoed as sub-protocol")
+	}
+	if br == nil {
+		br = bufio.NewReaderSize(conn, readBufSize)
+	}
+	// Otherwise the server sent frames right behind the 101 and they sit in
+	// the dialer's buffer; keep reading through it.
+	return conn, br, nil
+}
+
+// sourceAddr is the local address of connection idx: 127.0.0.2 for the first
+// connsPerSource connections, then 127.0.0.3, and so on (all of 127.0.0.0/8
+// is local on Linux without configuration).
+func sourceAddr(idx int) net.IP {
+	n := 2 + idx/connsPerSource
+	return net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))
+}
+
+func (b *msgBench) hsFailed(err error) {
+	msg := err.Error()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		msg = "timeout"
+	} else if errors.Is(err, syscall.ECONNREFUSED) {
+		msg = "connection refused"
+	} else if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		msg = "no ephemeral port (EADDRNOTAVAIL)"
+	} else if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		msg = "too many open files"
+	}
+	b.mu.Lock()
+	b.hsErrors[msg]++
+	b.mu.Unlock()
+}
+
+// viewerLoop reads viewer v's frames until the run stops.
+func (b *msgBench) viewerLoop(v int, conn net.Conn, br *bufio.Reader) {
+	st := readFrames(conn, br, nil, func(p []byte) {
+		now := time.Now().UnixNano()
+		sender, seq, sent, ok := parseBenchAttr(p)
+		if !ok {
+			b.other[v]++
+			return
+		}
+		b.track.observe(v, sender, seq, time.Duration(now-sent))
+	})
+	b.recordEnd(v, st)
+}
+
+// recordEnd notes how a connection ended. Errors after the stop are the
+// generator closing its own sockets.
+func (b *msgBench) recordEnd(idx int, st endState) {
+	if st.closed {
+		b.mu.Lock()
+		b.closeReasons[strings.TrimSpace(fmt.Sprintf("%d %s", st.code, st.reason))]++
+		if st.code == ws.StatusPolicyViolation {
+			b.slow++
+		}
+		b.mu.Unlock()
+		if idx < b.cfg.viewers {
+			b.state[idx].Store(stateClosed)
+		}
+		return
+	}
+	if b.stopping.Load() {
+		return
+	}
+	if idx < b.cfg.viewers {
+		b.state[idx].Store(stateDropped)
+	} else {
+		b.senderErrors.Add(1)
+	}
+	b.mu.Lock()
+	b.closeReasons["dropped without close frame"]++
+	b.mu.Unlock()
+}
+
+// endState is how readFrames ended: a close frame from the server, or an
+// error (including the generator closing the socket).
+type endState struct {
+	closed bool
+	code   ws.StatusCode
+	reason string
+	err    error
+}
+
+// readFrames reads server frames until the connection ends, passing each text
+// frame's payload to onText (valid only during the call) and answering pings
+// and the close handshake. Complete frames that fit the reader's buffer are
+// parsed in place, so a viewer allocates nothing per frame. wmu, if not nil,
+// serializes writes with another goroutine (a sender's send loop).
+func readFrames(conn net.Conn, br *bufio.Reader, wmu *sync.Mutex, onText func([]byte)) endState {
+	hdr := make([]byte, ws.MaxHeaderSize-2)
+	var big []byte
+	write := func(f ws.Frame) {
+		if wmu != nil {
+			wmu.Lock()
+			defer wmu.Unlock()
+		}
+		ws.WriteFrame(conn, ws.MaskFrameInPlace(f))
+	}
+	for {
+		h, err := ws.ReadHeaderBuffer(br, hdr)
+		if err != nil {
+			return endState{err: err}
+		}
+		if h.Length > 1<<20 {
+			return endState{err: fmt.Errorf("frame of %d bytes", h.Length)}
+		}
+		n := int(h.Length)
+		var p []byte
+		inPlace := n <= br.Size()
+		if inPlace {
+			p, err = br.Peek(n)
+		} else {
+			if cap(big) < n {
+				big = make([]byte, n)
+			}
+			p = big[:n]
+			_, err = io.ReadFull(br, p)
+		}
+		if err != nil {
+			return endState{err: err}
+		}
+		if h.Masked {
+			ws.Cipher(p, h.Mask, 0)
+		}
+		switch h.OpCode {
+		case ws.OpText:
+			// The server never fragments (one JSON object per frame).
+			onText(p)
+		case ws.OpPing:
+			write(ws.NewPongFrame(bytes.Clone(p)))
+		case ws.OpClose:
+			code, reason := ws.ParseCloseFrameData(p)
+			if code == 0 {
+				code = ws.StatusNoStatusRcvd
+			}
+			echo := code
+			if echo == ws.StatusNoStatusRcvd {
+				echo = ws.StatusNormalClosure
+			}
+			write(ws.NewCloseFrame(ws.NewCloseFrameBody(echo, "")))
+			return endState{closed: true, code: code, reason: reason}
+		}
+		if inPlace {
+			br.Discard(n)
+		}
+	}
+}
+
+// send opens the senders, sends cfg.rate messages a second for cfg.duration
+// and waits for the viewers to receive what was accepted.
+func (b *msgBench) send(ctx context.Context, tokens []string, rep *msgReport) {
+	cfg := b.cfg
+	locks := make([]sync.Mutex, cfg.senders)
+	ready := make([]bool, cfg.senders)
+	b.openAll(ctx, cfg.viewers, tokens, func(idx int, conn net.Conn, br *bufio.Reader) {
+		s := idx - cfg.viewers
+		st := readFrames(conn, br, &locks[s], func(p []byte) {
+			if !bytes.Contains(p, []byte(`"Type":"ERROR"`)) {
+				return
+			}
+			// A rejected message is not expected at the viewers.
+			code := "?"
+			if i := bytes.Index(p, []byte(`"ErrorCode":`)); i >= 0 {
+				j := i + len(`"ErrorCode":`)
+				k := j
+				for k < len(p) && p[k] >= '0' && p[k] <= '9' {
+					k++
+				}
+				code = string(p[j:k])
+			}
+			b.mu.Lock()
+			b.rejected[code]++
+			b.mu.Unlock()
+		})
+		b.recordEnd(idx, st)
+	})
+	b.mu.Lock()
+	for s := range ready {
+		ready[s] = b.conns[cfg.viewers+s] != nil
+	}
+	b.mu.Unlock()
+
+	total := int64(cfg.rate) * int64(cfg.duration/time.Millisecond) / 1000
+	content := strings.Repeat("x", cfg.size)
+	b.logf("sending %d messages at %d/s from %d senders for %v", total, cfg.rate, cfg.senders, cfg.duration)
+	if cfg.rate > perConnRate*cfg.senders {
+		b.logf("warning: %d/s per sender is over the server's default per-connection limit of %d/s", cfg.rate/cfg.senders, perConnRate)
+	}
+
+	start := time.Now()
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for s := range cfg.senders {
+		if !ready[s] {
+			continue
+		}
+		wg.Go(func() {
+			b.senderLoop(sendCtx, s, b.conns[cfg.viewers+s], &locks[s], start, total, content)
+		})
+	}
+	progress := time.NewTicker(time.Second)
+	defer progress.Stop()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	last := b.track.delivered()
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-progress.C:
+			d := b.track.delivered()
+			b.logf("%3.0fs: %d sent, %d frames/s delivered", time.Since(start).Seconds(), b.sent.Load(), d-last)
+			last = d
+		}
+	}
+	rep.SendSeconds = time.Since(start).Seconds()
+	b.drain(ctx)
+}
+
+// senderLoop sends sender s's share: global message g goes out at
+// start + g/rate, and sender s sends g = s, s+senders, s+2*senders, ..., so
+// the senders interleave evenly and the room sees a steady rate.
+func (b *msgBench) senderLoop(ctx context.Context, s int, conn net.Conn, mu *sync.Mutex, start time.Time, total int64, content string) {
+	cfg := b.cfg
+	buf := make([]byte, 0, 256+len(content))
+	var seq uint32
+	for g := int64(s); g < total; g += int64(cfg.senders) {
+		at := start.Add(time.Duration(g * int64(time.Second) / int64(cfg.rate)))
+		if d := time.Until(at); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+		seq++
+		buf = appendSendFrame(buf[:0], s, seq, time.Now().UnixNano(), content)
+		mu.Lock()
+		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, err := conn.Write(buf)
+		mu.Unlock()
+		if err != nil {
+			b.sendFailures.Add(1)
+			return
+		}
+		b.sent.Add(1)
+	}
+}
+
+// appendSendFrame appends a complete masked client text frame carrying a
+// SEND_MESSAGE whose bench attribute is "sender.seq.sendUnixNano". The
+// timestamp is taken just before the write, so the latency includes the
+// server's read, validation and fan-out, and the viewer's read.
+func appendSendFrame(dst []byte, sender int, seq uint32, now int64, content string) []byte {
+	var body [640]byte
+	p := append(body[:0], `{"Action":"SEND_MESSAGE","RequestId":"`...)
+	p = strconv.AppendInt(p, int64(sender), 10)
+	p = append(p, '-')
+	p = strconv.AppendUint(p, uint64(seq), 10)
+	p = append(p, `","Content":"`...)
+	p = append(p, content...)
+	p = append(p, `","Attributes":{"`+benchAttr+`":"`...)
+	p = strconv.AppendInt(p, int64(sender), 10)
+	p = append(p, '.')
+	p = strconv.AppendUint(p, uint64(seq), 10)
+	p = append(p, '.')
+	p = strconv.AppendInt(p, now, 10)
+	p = append(p, `"}}`...)
+
+	h := ws.Header{Fin: true, OpCode: ws.OpText, Masked: true, Mask: ws.NewMask(), Length: int64(len(p))}
+	var hb bytes.Buffer
+	ws.WriteHeader(&hb, h)
+	dst = append(dst, hb.Bytes()...)
+	off := len(dst)
+	dst = append(dst, p...)
+	ws.Cipher(dst[off:], h.Mask, 0)
+	return dst
+}
+
+// drain waits for the viewers to receive every accepted message: until the
+// expected total arrives, or nothing has arrived for two seconds, or 15
+// seconds have passed.
+func (b *msgBench) drain(ctx context.Context) {
+	deadline := time.Now().Add(15 * time.Second)
+	lastN, lastChange := b.track.delivered(), time.Now()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if b.track.delivered() >= b.expectedTotal() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := b.track.delivered(); n != lastN {
+			lastN, lastChange = n, time.Now()
+		} else if time.Since(lastChange) > 2*time.Second {
+			return
+		}
+	}
+}
+
+// accepted is how many messages the server took: sent minus those answered
+// with an ERROR frame.
+func (b *msgBench) accepted() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.sent.Load()
+	for _, c := range b.rejected {
+		n -= int64(c)
+	}
+	return n
+}
+
+// expectedTotal is the number of frames the viewers still open should get
+// in total; viewers closed meanwhile lower it.
+func (b *msgBench) expectedTotal() uint64 {
+	open := 0
+	for v := range b.state {
+		if b.state[v].Load() == stateOpen {
+			open++
+		}
+	}
+	return uint64(max(b.accepted(), 0)) * uint64(open)
+}
+
+// finish fills in the report from the stopped readers' state.
+func (b *msgBench) finish(rep *msgReport) {
+	rep.HandshakeErrors = b.hsErrors
+	for _, n := range b.hsErrors {
+		rep.HandshakeFailures += n
+	}
+	rep.CloseReasons = b.closeReasons
+	rep.SlowConsumerDisconnects = b.slow
+	if b.cfg.idleOnly {
+		return
+	}
+	rep.Rate = b.cfg.rate
+	rep.Sent = b.sent.Load()
+	rep.Rejected = b.rejected
+	rep.SendFailures = b.sendFailures.Load()
+	rep.SenderDisconnects = b.senderErrors.Load()
+	accepted := uint64(max(b.accepted(), 0))
+	rep.Accepted = int64(accepted)
+	for v := range b.state {
+		st := b.state[v].Load()
+		got := b.track.received[v]
+		rep.Delivered += got
+		rep.OtherFrames += b.other[v]
+		rep.OrderingViolations += uint64(b.track.reordered[v])
+		rep.Duplicates += uint64(b.track.duplicates[v])
+		if b.track.reordered[v] > 0 {
+			rep.ViewersOutOfOrder++
+		}
+		switch st {
+		case stateOpen:
+			rep.Expected += accepted
+			if got < accepted {
+				rep.Lost += accepted - got
+				rep.ViewersWithLoss++
+			}
+		case stateClosed, stateDropped:
+			rep.Disconnected++
+			if got < accepted {
+				rep.DisconnectedMissed += accepted - got
+			}
+		}
+	}
+	if rep.SendSeconds > 0 {
+		rep.DeliveredPerSec = float64(rep.Delivered) / rep.SendSeconds
+		rep.ExpectedPerSec = float64(rep.Expected) / rep.SendSeconds
+	}
+	l := summarize(b.track.shards)
+	rep.Latency = &latencyMs{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max)}
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// msgReport is the summary; with -json it is printed as is.
+type msgReport struct {
+	Endpoint          string         `json:"endpoint"`
+	Room              string         `json:"room"`
+	Viewers           int            `json:"viewers"`
+	Senders           int            `json:"senders"`
+	Connected         int            `json:"connected"`
+	ConnectSeconds    float64        `json:"connectSeconds"`
+	HandshakeFailures int            `json:"handshakeFailures"`
+	HandshakeErrors   map[string]int `json:"handshakeErrors"`
+	IdleOnly          bool           `json:"idleOnly"`
+
+	ServerPID        int     `json:"serverPid,omitempty"`
+	ServerRSSBefore  int64   `json:"serverRssBeforeBytes,omitempty"`
+	ServerRSSAfter   int64   `json:"serverRssAfterBytes,omitempty"`
+	ServerRSSPerConn float64 `json:"serverRssPerIdleConnBytes,omitempty"`
+	ClientRSS        int64   `json:"clientRssBytes"`
+
+	Rate              int            `json:"rate,omitempty"`
+	SendSeconds       float64        `json:"sendSeconds,omitempty"`
+	Sent              int64          `json:"sent"`
+	Accepted          int64          `json:"accepted"`
+	Rejected          map[string]int `json:"rejectedByErrorCode,omitempty"`
+	SendFailures      int64          `json:"sendFailures"`
+	SenderDisconnects int64          `json:"senderDisconnects"`
+
+	Delivered       uint64     `json:"delivered"`
+	Expected        uint64     `json:"expected"`
+	DeliveredPerSec float64    `json:"deliveredPerSec"`
+	ExpectedPerSec  float64    `json:"expectedPerSec"`
+	Latency         *latencyMs `json:"latencyMs,omitempty"`
+	OtherFrames     uint64     `json:"otherFrames"`
+
+	Lost                    uint64         `json:"lost"`
+	ViewersWithLoss         int            `json:"viewersWithLoss"`
+	Disconnected            int            `json:"disconnectedViewers"`
+	DisconnectedMissed      uint64         `json:"disconnectedViewersMissed"`
+	OrderingViolations      uint64         `json:"orderingViolations"`
+	ViewersOutOfOrder       int            `json:"viewersOutOfOrder"`
+	Duplicates              uint64         `json:"duplicates"`
+	SlowConsumerDisconnects int            `json:"slowConsumerDisconnects"`
+	CloseReasons            map[string]int `json:"closeReasons"`
+}
+
+type latencyMs struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+func (r *msgReport) print(w io.Writer) {
+	fmt.Fprintf(w, "room %s at %s\n", r.Room, r.Endpoint)
+	fmt.Fprintf(w, "viewers: %d of %d connected in %.1fs; handshake failures %d%s\n",
+		r.Connected, r.Viewers, r.ConnectSeconds, r.HandshakeFailures, fmtCounts(r.HandshakeErrors))
+	if r.ServerPID > 0 {
+		fmt.Fprintf(w, "server RSS: %.1f MiB before, %.1f MiB with %d idle viewers: %.0f bytes (%.1f KB) per connection\n",
+			mib(r.ServerRSSBefore), mib(r.ServerRSSAfter), r.Connected, r.ServerRSSPerConn, r.ServerRSSPerConn/1000)
+		if r.ServerRSSPerConn < 0 {
+			// RSS rarely shrinks, but a server that already served connections
+			// reuses freed pages; only a fresh server gives a usable figure.
+			fmt.Fprintln(w, "  (negative: the server reused memory from earlier connections; measure against a freshly started server)")
+		}
+	}
+	if !r.IdleOnly {
+		fmt.Fprintf(w, "sent: %d messages in %.1fs from %d senders (%.1f/s); accepted %d; rejected%s; send failures %d; sender disconnects %d\n",
+			r.Sent, r.SendSeconds, r.Senders, float64(r.Sent)/max(r.SendSeconds, 1e-9), r.Accepted, fmtCounts(r.Rejected), r.SendFailures, r.SenderDisconnects)
+		fmt.Fprintf(w, "delivered: %d of %d frames, %.0f frames/s (expected %.0f/s); other frames %d\n",
+			r.Delivered, r.Expected, r.DeliveredPerSec, r.ExpectedPerSec, r.OtherFrames)
+		if r.Latency != nil {
+			fmt.Fprintf(w, "latency: p50 %.3fms p90 %.3fms p99 %.3fms max %.3fms\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
+		}
+		fmt.Fprintf(w, "loss: %d frames at %d viewers; disconnected viewers %d (missed %d frames)\n",
+			r.Lost, r.ViewersWithLoss, r.Disconnected, r.DisconnectedMissed)
+		fmt.Fprintf(w, "ordering: %d violations at %d viewers; %d duplicates\n", r.OrderingViolations, r.ViewersOutOfOrder, r.Duplicates)
+	}
+	fmt.Fprintf(w, "slow-consumer disconnects: %d; close frames and drops%s\n", r.SlowConsumerDisconnects, fmtCounts(r.CloseReasons))
+	fmt.Fprintf(w, "client RSS: %.1f MiB\n", mib(r.ClientRSS))
+}
+
+func fmtCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return ": none"
+	}
+	var sb strings.Builder
+	sb.WriteString(":")
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&sb, " %q×%d", k, m[k])
+	}
+	return sb.String()
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// readRSS returns VmRSS of a process in bytes.
+func readRSS(pid int) (int64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("server memory: %w", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmRSS of %d: %w", pid, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: every viewer
+// is a file descriptor, and the usual soft limit of 1024 would stop the ramp.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur >= l.Max {
+		return
+	}
+	l.Cur = l.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		fmt.Fprintln(os.Stderr, "ivschat-bench: raising the open-file limit:", err)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
