@@ -49,6 +49,13 @@ type Config struct {
 	MaxConnections           int
 	ShutdownTimeout          time.Duration
 
+	// Messaging gateway tunables (zero values take the gateway's defaults).
+	QueueLimit           int
+	WriteCoalesce        time.Duration
+	PingInterval         time.Duration
+	IdleTimeout          time.Duration
+	RequestRatePerSecond int
+
 	// PostgresURL selects the PostgreSQL store instead of SQLite in DataDir.
 	PostgresURL string
 
@@ -76,6 +83,11 @@ func Default() Config {
 		MaxLoggingConfigurations: 10,
 		MaxConnections:           50000,
 		ShutdownTimeout:          10 * time.Second,
+		QueueLimit:               256,
+		WriteCoalesce:            20 * time.Millisecond,
+		PingInterval:             30 * time.Second,
+		IdleTimeout:              75 * time.Second,
+		RequestRatePerSecond:     10,
 	}
 }
 
@@ -109,6 +121,11 @@ var settings = []setting{
 	{"max-logging-configurations", "maxLoggingConfigurations", "logging-configurations-per-account quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxLoggingConfigurations) }},
 	{"max-connections", "maxConnections", "concurrent chat connections quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxConnections) }},
 	{"shutdown-timeout", "shutdownTimeout", "how long a graceful shutdown may take", func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
+	{"queue-limit", "queueLimit", "frames a chat connection may fall behind before it is disconnected as a slow consumer", func(c *Config) flag.Value { return (*intValue)(&c.QueueLimit) }},
+	{"write-coalesce", "writeCoalesce", "how long frames for busy rooms gather before one flush (0 = write at once)", func(c *Config) flag.Value { return (*durationValue)(&c.WriteCoalesce) }},
+	{"ping-interval", "pingInterval", "how often chat connections are pinged", func(c *Config) flag.Value { return (*durationValue)(&c.PingInterval) }},
+	{"idle-timeout", "idleTimeout", "a chat connection silent (no pong) this long is dropped", func(c *Config) flag.Value { return (*durationValue)(&c.IdleTimeout) }},
+	{"request-rate", "requestRate", "requests per second each chat connection may make", func(c *Config) flag.Value { return (*intValue)(&c.RequestRatePerSecond) }},
 	{"postgres-url", "postgresURL", "PostgreSQL URL: keep state there instead of SQLite in the data dir", func(c *Config) flag.Value { return (*stringValue)(&c.PostgresURL) }},
 }
 
@@ -271,6 +288,10 @@ func (c Config) Validate() error {
 	check(c.MaxLoggingConfigurations > 0, "max-logging-configurations must be positive")
 	check(c.MaxConnections > 0, "max-connections must be positive")
 	check(c.ShutdownTimeout > 0, "shutdown-timeout must be positive")
+	check(c.QueueLimit > 0, "queue-limit must be positive")
+	check(c.WriteCoalesce >= 0, "write-coalesce must not be negative")
+	check(c.PingInterval > 0 && c.IdleTimeout > c.PingInterval, "idle-timeout must be longer than ping-interval")
+	check(c.RequestRatePerSecond > 0, "request-rate must be positive")
 	seen := map[string]bool{}
 	for i, k := range c.AccessKeys {
 		check(k.AccessKeyID != "" && k.SecretAccessKey != "", "accessKeys[%d]: accessKeyId and secretAccessKey are required", i)

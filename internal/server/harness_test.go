@@ -54,10 +54,7 @@ func startServer(t testing.TB, dataDir string, edit func(*config.Config)) *testS
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log := discardLogger()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := New(ctx, cfg, log)
 	if err != nil {
@@ -128,4 +125,12 @@ func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// discardLogger is silent unless the tests run with -v.
+func discardLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -86,10 +86,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.gateway, err = messaging.NewGateway(messaging.Options{
-		Logger:         log.With("component", "messaging"),
-		Tokens:         s.keyring,
-		Rooms:          s.store,
-		MaxConnections: cfg.MaxConnections,
+		Logger:               log.With("component", "messaging"),
+		Tokens:               s.keyring,
+		Rooms:                s.store,
+		MaxConnections:       cfg.MaxConnections,
+		QueueLimit:           cfg.QueueLimit,
+		WriteCoalesce:        writeCoalesce(cfg.WriteCoalesce),
+		PingInterval:         cfg.PingInterval,
+		IdleTimeout:          cfg.IdleTimeout,
+		RequestRatePerSecond: cfg.RequestRatePerSecond,
 	})
 	if err != nil {
 		return nil, err
@@ -125,6 +130,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		}
 	}
 	return s, nil
+}
+
+// writeCoalesce maps the config's "0 = write at once" to the gateway's
+// convention, where zero means its default and a negative value turns
+// coalescing off.
+func writeCoalesce(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func openKeyring(cfg config.Config) (*token.Keyring, error) {
