@@ -2,11 +2,13 @@ package messaging
 
 import (
 	"fmt"
+	"net"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/review"
 )
 
 // Field limits of moderation requests, the same as their control-plane
@@ -78,10 +80,54 @@ func (c *conn) sendMessage(req *clientRequest, now time.Time) {
 		return
 	}
 	// The Id is assigned before delivery so that a failure can name it
-	// (ERROR Id = the failed operation's ID, spec §4.4).
+	// (ERROR Id = the failed operation's ID, spec §4.4) and the review
+	// handler sees the Id the message will have.
 	id := newID()
-	frame := encodeMessage(id, req.RequestID, sortedAttrs(req.Attributes), *req.Content, now, c.sender)
+	content, attrs := *req.Content, req.Attributes
+	if h := c.room.reviewHandler(); h != nil && c.g.opts.Reviewer != nil {
+		res := c.review(h, req, id, maxLen)
+		if !res.Allow {
+			c.sendError(req.RequestID, id, codeNotAcceptable, "Message rejected by the room's message review handler")
+			return
+		}
+		content, attrs = res.Content, res.Attributes
+	}
+	frame := encodeMessage(id, req.RequestID, sortedAttrs(attrs), content, now, c.sender)
 	c.publish(req, id, frame)
+}
+
+// review asks the room's handler about a message (spec §7). It runs on the
+// connection's reader goroutine and blocks it for up to the review timeout:
+// the connection's next request is not read until this one is decided and
+// published, which keeps each sender's messages in order without a queue,
+// while other connections (and rooms) have their own readers and are
+// reviewed concurrently. A client sending faster than its handler answers is
+// slowed down by TCP flow control, and the per-connection request rate still
+// applies.
+func (c *conn) review(h *reviewHandler, req *clientRequest, id string, maxLen int) review.Result {
+	return c.g.opts.Reviewer.Review(c.g.ctx, *h.h, review.Request{
+		Content:          *req.Content,
+		MessageID:        id,
+		RoomARN:          h.roomARN,
+		Attributes:       req.Attributes,
+		Sender:           review.Sender{UserID: c.userID, Attributes: c.attrs, IP: remoteIP(c.nc.RemoteAddr())},
+		MaxContentLength: maxLen,
+	})
+}
+
+// remoteIP is the connection's peer address without the port.
+func remoteIP(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
 }
 
 func (c *conn) deleteMessage(req *clientRequest, now time.Time) {

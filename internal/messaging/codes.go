@@ -6,6 +6,7 @@ const (
 	codeUnauthorized    = 401 // session expired
 	codeForbidden       = 403 // the token lacks the capability for the action
 	codeNotFound        = 404 // the room was deleted
+	codeNotAcceptable   = 406 // the review handler (or its fallback) denied the message
 	codePayloadTooLarge = 413 // message attributes over the limit
 	codeTooManyRequests = 429 // room, connection or moderation rate exceeded
 	codeInternal        = 500 // the broker failed

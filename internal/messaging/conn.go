@@ -42,7 +42,8 @@ type conn struct {
 	writev bool
 
 	userID string
-	sender []byte // pre-encoded Sender object of this user's messages
+	sender []byte            // pre-encoded Sender object of this user's messages
+	attrs  map[string]string // token attributes, for review requests; read-only
 	caps   capSet
 
 	sessionTimer *time.Timer

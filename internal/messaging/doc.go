@@ -42,6 +42,19 @@
 //     with 1009: no official client comes near it, and reading on would
 //     mean buffering an unbounded payload.
 //
+// # Message review
+//
+// With Options.Reviewer set, a SEND_MESSAGE to a room whose
+// messageReviewHandler has a URI is reviewed after all the checks above and
+// before delivery (spec §7): the handler sees the Id the message will have;
+// DENY (its own or the fallback's) sends ERROR 406 with that Id to the sender
+// only, ALLOW broadcasts the handler's Content and Attributes. The review runs
+// on the connection's reader goroutine, so one connection's messages are
+// decided and published in the order sent, while other connections and rooms
+// are reviewed concurrently. UpdateRoom changes of the handler (RoomUpdated)
+// apply to the next message; other nodes re-read the room when the broker
+// announces the update.
+//
 // # Lifecycle
 //
 // At the token's session expiry the client receives ERROR 401 and then a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/review"
 	"github.com/ivschatd/ivschatd/internal/token"
 )
 
@@ -36,6 +37,13 @@ type RoomSource interface {
 	GetRoom(ctx context.Context, id string) (*chat.Room, error)
 }
 
+// Reviewer decides on messages of rooms with a review handler
+// (review.Reviewer implements it). Review must always return a decision,
+// applying the handler's fallback itself on failure.
+type Reviewer interface {
+	Review(ctx context.Context, h chat.MessageReviewHandler, req review.Request) review.Result
+}
+
 // Options configures a Gateway. Zero values take the documented defaults.
 type Options struct {
 	Logger *slog.Logger
@@ -47,6 +55,9 @@ type Options struct {
 	Broker broker.Broker
 	// Ledger records used tokens. Default: NewMemoryLedger().
 	Ledger Ledger
+	// Reviewer reviews the messages of rooms that have a review handler.
+	// Nil: no review (handlers are ignored).
+	Reviewer Reviewer
 
 	// MaxConnections is the concurrent-connection quota across all rooms
 	// (default 50000, the real service's account quota).
@@ -295,8 +306,17 @@ func (g *Gateway) disconnectUser(ctx context.Context, roomID, requestID, userID,
 	return nil
 }
 
-// RoomUpdated applies a room's new limits to its connected clients at once.
+// RoomUpdated applies a room's new limits and review handler to its
+// connected clients at once.
 func (g *Gateway) RoomUpdated(r *chat.Room) {
+	// The handler is set here, synchronously, so the next message on this
+	// node is reviewed by it; other nodes re-read the room when the broker
+	// message below reaches them (it carries only the limits).
+	g.mu.Lock()
+	if rm := g.rooms[r.ID]; rm != nil {
+		rm.setHandler(r, false)
+	}
+	g.mu.Unlock()
 	m := broker.Message{Kind: broker.KindRoomUpdated, MaxMessageLength: r.MaximumMessageLength, MaxMessageRate: r.MaximumMessageRatePerSecond}
 	if err := g.broker.Publish(g.ctx, r.ID, m); err != nil {
 		g.log.Warn("messaging: room update not propagated", "room", r.ID, "err", err)

@@ -141,6 +141,7 @@ func newConn(g *Gateway, claims *token.Claims) *conn {
 		g:       g,
 		userID:  claims.UserID,
 		sender:  encodeSender(claims.UserID, claims.Attributes),
+		attrs:   claims.Attributes,
 		caps:    capsOf(claims.Capabilities),
 		idx:     -1,
 		writing: true, // held until start
@@ -170,6 +171,7 @@ func (g *Gateway) register(c *conn, rm *chat.Room) error {
 	}
 	// The stored room is the freshest view of its limits.
 	r.setLimits(rm.MaximumMessageLength, rm.MaximumMessageRatePerSecond)
+	r.setHandler(rm, false)
 	c.room = r
 	r.join(c)
 	g.readers.Add(1)

@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"context"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type room struct {
 	// Current limits of the room, applied to the next request (UpdateRoom).
 	maxLen  atomic.Int32
 	maxRate atomic.Int32
+	// handler is the room's current message review handler, applied to the
+	// next message like the limits; nil means no review.
+	handler atomic.Pointer[reviewHandler]
 
 	rateMu sync.Mutex // guards rate
 	rate   bucket     // room-wide SEND_MESSAGE rate across all senders
@@ -82,6 +86,61 @@ func (r *room) setLimits(maxLen, maxRate int) {
 	r.maxRate.Store(int32(maxRate))
 }
 
+// reviewHandler is a room's review handler as of the room's UpdateTime.
+type reviewHandler struct {
+	h       *chat.MessageReviewHandler // nil or empty URI: no review
+	roomARN string                     // sent to the handler
+	updated time.Time
+}
+
+// setHandler records the room's handler as of updated. A view older than
+// the current one is ignored, so a slow re-read of the room cannot undo a
+// newer update; newerOnly also ignores a view of the same age (a re-read
+// that merely confirms what the node already knows).
+func (r *room) setHandler(rm *chat.Room, newerOnly bool) {
+	h, updated := rm.MessageReviewHandler, rm.UpdateTime
+	if h != nil {
+		// The caller's room may change after we return.
+		cp := *h
+		h = &cp
+	}
+	next := &reviewHandler{h: h, roomARN: rm.ARN, updated: updated}
+	for {
+		cur := r.handler.Load()
+		if cur != nil && (updated.Before(cur.updated) || newerOnly && updated.Equal(cur.updated)) {
+			return
+		}
+		if r.handler.CompareAndSwap(cur, next) {
+			return
+		}
+	}
+}
+
+// reviewHandler returns the handler to apply to a message now, or nil.
+func (r *room) reviewHandler() *reviewHandler {
+	if cur := r.handler.Load(); cur != nil && cur.h != nil && cur.h.URI != "" {
+		return cur
+	}
+	return nil
+}
+
+// refreshHandler re-reads the room after an update announced by the broker.
+// The broker message carries only the limits, so a node other than the one
+// that made the update learns the new handler from the store; on that node
+// RoomUpdated has already set it, and the re-read changes nothing.
+func (r *room) refreshHandler() {
+	ctx, cancel := context.WithTimeout(r.g.ctx, 10*time.Second)
+	defer cancel()
+	rm, err := r.g.opts.Rooms.GetRoom(ctx, r.id)
+	if err != nil {
+		if chat.ErrorCode(err) != chat.CodeResourceNotFound && r.g.ctx.Err() == nil {
+			r.g.log.Warn("messaging: room re-read after update failed; review handler unchanged", "room", r.id, "err", err)
+		}
+		return
+	}
+	r.setHandler(rm, true)
+}
+
 // allowMessage takes one token of the room-wide message rate.
 func (r *room) allowMessage(now time.Time) bool {
 	r.rateMu.Lock()
@@ -117,6 +176,10 @@ func (r *room) handle(_ string, m broker.Message) {
 		r.closeAll(errFrame, closeFrame(closeNormal, reasonRoomDeleted))
 	case broker.KindRoomUpdated:
 		r.setLimits(m.MaxMessageLength, m.MaxMessageRate)
+		if r.g.opts.Reviewer != nil {
+			// Not inline: a broker handler must not block.
+			go r.refreshHandler()
+		}
 	}
 }
 
