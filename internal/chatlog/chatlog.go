@@ -625,6 +625,10 @@ func (d *destination) run() {
 		cancel()
 	}()
 	linger, maxEntries, maxBytes := d.sink.batching()
+	// Deliver without waiting for the batch interval once a batch is full,
+	// or the spool a quarter full: a spool bound below the S3 batch size
+	// must not turn batching into drops.
+	threshold := min(uint64(maxBytes), uint64(d.sp.max/4))
 	closing := false
 	for {
 		if !closing {
@@ -646,7 +650,7 @@ func (d *destination) run() {
 			}
 			continue
 		}
-		if !closing && pending < uint64(maxBytes) {
+		if !closing && pending < threshold {
 			if wait := time.Until(oldest.Add(linger)); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
@@ -685,7 +689,11 @@ func (d *destination) deliverRound(ctx context.Context, closing bool, maxEntries
 			break
 		}
 		d.failed.Add(1)
-		d.log.Warn("chatlog: delivery failed; will retry", "attempt", attempt+1, "undelivered", len(remaining), "err", err)
+		if attempt&(attempt+1) == 0 {
+			// Log attempts 1, 2, 4, 8, ...: an hour-long outage must not
+			// flood the log.
+			d.log.Warn("chatlog: delivery failed; will retry", "attempt", attempt+1, "undelivered", len(remaining), "err", err)
+		}
 		if closing || ctx.Err() != nil {
 			return false
 		}

@@ -331,8 +331,12 @@ func (s *spool) writeBatch(batch []*appendReq, buf *[]byte) error {
 	}
 	s.mu.Lock()
 	last := s.segs[len(s.segs)-1]
+	drained := s.ack == s.committed
 	s.mu.Unlock()
-	if last.size > 0 && last.size+int64(len(b)) > s.segSize {
+	// Roll when the segment is full, and also early when everything in it
+	// was delivered: the active segment is never deleted, so rolling lets
+	// the delivered one go instead of holding up to segSize of old records.
+	if last.size > 0 && (last.size+int64(len(b)) > s.segSize || drained && last.size >= s.segSize/16) {
 		if err := s.roll(); err != nil {
 			s.bytes.Add(-int64(len(b)))
 			return err
