@@ -56,6 +56,14 @@ type Config struct {
 	IdleTimeout          time.Duration
 	RequestRatePerSecond int
 
+	// Message review handlers.
+	ReviewTimeout       time.Duration
+	ReviewWebhookSecret string // empty: generated into DataDir on first start
+	LambdaEndpoint      string // empty: the SDK's default AWS endpoint for the region
+	LambdaRegion        string
+	LambdaAccessKeyID   string
+	LambdaSecretKey     string
+
 	// PostgresURL selects the PostgreSQL store instead of SQLite in DataDir.
 	PostgresURL string
 
@@ -88,6 +96,7 @@ func Default() Config {
 		PingInterval:             30 * time.Second,
 		IdleTimeout:              75 * time.Second,
 		RequestRatePerSecond:     10,
+		ReviewTimeout:            200 * time.Millisecond,
 	}
 }
 
@@ -126,6 +135,12 @@ var settings = []setting{
 	{"ping-interval", "pingInterval", "how often chat connections are pinged", func(c *Config) flag.Value { return (*durationValue)(&c.PingInterval) }},
 	{"idle-timeout", "idleTimeout", "a chat connection silent (no pong) this long is dropped", func(c *Config) flag.Value { return (*durationValue)(&c.IdleTimeout) }},
 	{"request-rate", "requestRate", "requests per second each chat connection may make", func(c *Config) flag.Value { return (*intValue)(&c.RequestRatePerSecond) }},
+	{"review-timeout", "reviewTimeout", "how long a message review handler may take before its fallbackResult applies", func(c *Config) flag.Value { return (*durationValue)(&c.ReviewTimeout) }},
+	{"review-webhook-secret", "reviewWebhookSecret", "HMAC secret that signs webhook review requests (default: generated into the data dir)", func(c *Config) flag.Value { return (*stringValue)(&c.ReviewWebhookSecret) }},
+	{"lambda-endpoint", "lambdaEndpoint", "Lambda Invoke endpoint for Lambda-ARN review handlers (default: AWS)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaEndpoint) }},
+	{"lambda-region", "lambdaRegion", "region for Lambda calls (default: the one in the function ARN)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaRegion) }},
+	{"lambda-access-key-id", "lambdaAccessKeyId", "access key for Lambda calls (default: the AWS SDK's credential chain)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaAccessKeyID) }},
+	{"lambda-secret-access-key", "lambdaSecretAccessKey", "secret key for Lambda calls", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaSecretKey) }},
 	{"postgres-url", "postgresURL", "PostgreSQL URL: keep state there instead of SQLite in the data dir", func(c *Config) flag.Value { return (*stringValue)(&c.PostgresURL) }},
 }
 
@@ -292,6 +307,8 @@ func (c Config) Validate() error {
 	check(c.WriteCoalesce >= 0, "write-coalesce must not be negative")
 	check(c.PingInterval > 0 && c.IdleTimeout > c.PingInterval, "idle-timeout must be longer than ping-interval")
 	check(c.RequestRatePerSecond > 0, "request-rate must be positive")
+	check(c.ReviewTimeout > 0, "review-timeout must be positive")
+	check((c.LambdaAccessKeyID == "") == (c.LambdaSecretKey == ""), "lambda-access-key-id and lambda-secret-access-key must be given together")
 	seen := map[string]bool{}
 	for i, k := range c.AccessKeys {
 		check(k.AccessKeyID != "" && k.SecretAccessKey != "", "accessKeys[%d]: accessKeyId and secretAccessKey are required", i)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ivschatd/ivschatd/internal/messaging"
+	"github.com/ivschatd/ivschatd/internal/review"
 )
 
 const namespace = "ivschatd"
@@ -76,4 +77,42 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		counter("messaging_published_total", "MESSAGE and EVENT frames published by this node.", func(s messaging.Stats) float64 { return float64(s.Published) }),
 		counter("messaging_errors_sent_total", "ERROR frames sent to clients.", func(s messaging.Stats) float64 { return float64(s.ErrorsSent) }),
 	})
+}
+
+// Review reads the message review handlers' counters and latency at scrape time.
+func Review(stats func() review.Stats) prometheus.Collector {
+	return &reviewCollector{
+		stats:       stats,
+		invocations: prometheus.NewDesc(namespace+"_review_invocations_total", "Message review handler invocations.", nil, nil),
+		decisions:   prometheus.NewDesc(namespace+"_review_decisions_total", "Review decisions (fallbacks included).", []string{"result"}, nil),
+		fallbacks:   prometheus.NewDesc(namespace+"_review_fallbacks_total", "Reviews decided by the room's fallbackResult, by reason.", []string{"reason"}, nil),
+		latency:     prometheus.NewDesc(namespace+"_review_duration_seconds", "Message review handler latency.", nil, nil),
+	}
+}
+
+type reviewCollector struct {
+	stats                                      func() review.Stats
+	invocations, decisions, fallbacks, latency *prometheus.Desc
+}
+
+func (c *reviewCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.invocations
+	ch <- c.decisions
+	ch <- c.fallbacks
+	ch <- c.latency
+}
+
+func (c *reviewCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.invocations, prometheus.CounterValue, float64(s.Invocations))
+	ch <- prometheus.MustNewConstMetric(c.decisions, prometheus.CounterValue, float64(s.Allowed), "ALLOW")
+	ch <- prometheus.MustNewConstMetric(c.decisions, prometheus.CounterValue, float64(s.Denied), "DENY")
+	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(s.Fallbacks.Timeout), "timeout")
+	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(s.Fallbacks.Error), "error")
+	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(s.Fallbacks.Invalid), "invalid")
+	buckets := make(map[float64]uint64, len(s.Latency.Bounds))
+	for i, b := range s.Latency.Bounds {
+		buckets[b.Seconds()] = s.Latency.Counts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(c.latency, s.Latency.Count, s.Latency.Sum.Seconds(), buckets)
 }

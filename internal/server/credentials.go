@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ivschatd/ivschatd/internal/config"
 )
@@ -33,19 +34,51 @@ func loadOrCreateCredentials(dir string) (key config.AccessKey, path string, cre
 	}
 	key = config.AccessKey{AccessKeyID: "AKID" + randomUpper(16), SecretAccessKey: randomSecret()}
 	data, _ = json.MarshalIndent(key, "", "  ")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := writeNewFile(path, append(data, '\n')); err != nil {
 		return key, path, false, err
 	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
+	return key, path, true, nil
+}
+
+// reviewSecretFile holds the generated webhook signing secret.
+const reviewSecretFile = "review-webhook-secret"
+
+// loadOrCreateReviewSecret returns the webhook signing secret stored in dir,
+// creating one (mode 0600) on first start, so webhook receivers can keep
+// verifying requests across restarts.
+func loadOrCreateReviewSecret(dir string) (secret []byte, path string, err error) {
+	path = filepath.Join(dir, reviewSecretFile)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		secret = []byte(strings.TrimSpace(string(data)))
+		if len(secret) < 16 {
+			return nil, path, fmt.Errorf("%s is too short; delete it to generate a new secret", path)
+		}
+		return secret, path, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, path, err
+	}
+	secret = []byte(randomSecret())
+	return secret, path, writeNewFile(path, append(secret, '\n'))
+}
+
+// writeNewFile creates path with mode 0600 and data, failing if it exists, and
+// syncs it so a crash right after start cannot leave an empty secret behind.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return key, path, false, err
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return key, path, false, err
+		return err
 	}
-	return key, path, true, f.Close()
+	return f.Close()
 }
 
 func randomUpper(n int) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/metrics"
+	"github.com/ivschatd/ivschatd/internal/review"
 	"github.com/ivschatd/ivschatd/internal/sigv4"
 	"github.com/ivschatd/ivschatd/internal/store"
 	"github.com/ivschatd/ivschatd/internal/store/postgres"
@@ -85,7 +86,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, err
 	}
+	reviewer, err := s.reviewer()
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.Register(metrics.Review(reviewer.Stats))
 	s.gateway, err = messaging.NewGateway(messaging.Options{
+		Reviewer:             reviewer,
 		Logger:               log.With("component", "messaging"),
 		Tokens:               s.keyring,
 		Rooms:                s.store,
@@ -174,6 +181,29 @@ func pageTokenKey(kr *token.Keyring) []byte {
 	m := hmac.New(sha256.New, oldest.Secret)
 	m.Write([]byte("ivschatd page tokens v1"))
 	return m.Sum(nil)
+}
+
+func (s *Server) reviewer() (*review.Reviewer, error) {
+	secret := []byte(s.cfg.ReviewWebhookSecret)
+	if len(secret) == 0 {
+		var path string
+		var err error
+		if secret, path, err = loadOrCreateReviewSecret(s.cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("review webhook secret: %w", err)
+		}
+		s.log.Info("webhook review requests are signed with the secret in the data dir", "path", path)
+	}
+	return review.New(review.Options{
+		Timeout:       s.cfg.ReviewTimeout,
+		WebhookSecret: secret,
+		Lambda: review.LambdaOptions{
+			Endpoint:        s.cfg.LambdaEndpoint,
+			Region:          s.cfg.LambdaRegion,
+			AccessKeyID:     s.cfg.LambdaAccessKeyID,
+			SecretAccessKey: s.cfg.LambdaSecretKey,
+		},
+		Logger: s.log.With("component", "review"),
+	})
 }
 
 func (s *Server) authenticator() (api.Authenticator, error) {

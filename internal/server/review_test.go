@@ -1,0 +1,103 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/ivschatd/ivschatd/internal/review"
+)
+
+// The assembled server signs webhook review requests with the secret it keeps
+// in the data dir, and delivers what the handler decides.
+func TestReviewWebhookEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir, nil)
+	secret, err := os.ReadFile(filepath.Join(dir, "review-webhook-secret"))
+	if err != nil {
+		t.Fatalf("no generated webhook secret: %v", err)
+	}
+	verified := make(chan error, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		verified <- review.VerifySignature([]byte(strings.TrimSpace(string(secret))), r.Header.Get(review.SignatureHeader), body, time.Now(), 5*time.Minute)
+		var in struct{ Content string }
+		json.Unmarshal(body, &in)
+		if strings.Contains(in.Content, "spoiler") {
+			json.NewEncoder(w).Encode(map[string]string{"ReviewResult": "DENY"})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"ReviewResult": "ALLOW", "Content": strings.ToUpper(in.Content), "Attributes": map[string]string{"reviewed": "yes"}})
+	}))
+	defer hook.Close()
+
+	c := ts.client()
+	room, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL + "/review")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.CreateChatToken(ctxT(t), &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u"),
+		Capabilities: []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dialChat(t, ts.URL, *tok.Token)
+	defer conn.Close()
+
+	send(t, conn, `{"Action":"SEND_MESSAGE","RequestId":"r1","Content":"hello"}`)
+	msg := readFrame(t, conn)
+	if msg["Type"] != "MESSAGE" || msg["Content"] != "HELLO" || msg["RequestId"] != "r1" || msg["Attributes"].(map[string]any)["reviewed"] != "yes" {
+		t.Errorf("reviewed message = %v", msg)
+	}
+	send(t, conn, `{"Action":"SEND_MESSAGE","RequestId":"r2","Content":"a spoiler"}`)
+	denied := readFrame(t, conn)
+	if denied["Type"] != "ERROR" || denied["ErrorCode"] != float64(406) || denied["RequestId"] != "r2" {
+		t.Errorf("denied message = %v", denied)
+	}
+	for range 2 {
+		if err := <-verified; err != nil {
+			t.Errorf("webhook signature does not verify: %v", err)
+		}
+	}
+}
+
+func send(t *testing.T, conn net.Conn, frame string) {
+	t.Helper()
+	if err := wsutil.WriteClientText(conn, []byte(frame)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readFrame reads the next text frame as JSON, answering nothing else.
+func readFrame(t *testing.T, conn net.Conn) map[string]any {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer conn.SetReadDeadline(time.Time{})
+	for {
+		data, op, err := wsutil.ReadServerData(conn)
+		if err != nil {
+			t.Fatalf("reading a frame: %v", err)
+		}
+		if op != ws.OpText {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("frame %q: %v", data, err)
+		}
+		return m
+	}
+}
