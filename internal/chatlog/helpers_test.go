@@ -250,7 +250,9 @@ func (s *awsJSONServer) callCount(target string) int64 {
 	return c.(*atomic.Int64).Load()
 }
 
-func awsErr(typ, msg string) map[string]string { return map[string]string{"__type": typ, "message": msg} }
+func awsErr(typ, msg string) map[string]string {
+	return map[string]string{"__type": typ, "message": msg}
+}
 
 // firehoseServer decodes PutRecordBatch; failFirst makes every second record
 // of the first call fail, to exercise retrying only the failed entries.
