@@ -357,7 +357,10 @@ func (p *Pipeline) Record(ctx context.Context, roomID, typ string, payload []byt
 		full  error
 	)
 	for _, d := range dests {
-		req, err := d.sp.enqueue(buf)
+		req, err := d.sp.enqueue(ctx, buf)
+		if err != nil && !errors.Is(err, errSpoolFull) {
+			return err
+		}
 		if err != nil {
 			d.dropped.Add(1)
 			d.logDrop()

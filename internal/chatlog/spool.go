@@ -272,15 +272,22 @@ var errSpoolFull = errors.New("chatlog: spool full")
 // enqueue reserves space and hands the entry to the writer. It never waits
 // for disk space: a full spool drops the entry so chat is never blocked by a
 // destination that is down.
-func (s *spool) enqueue(buf []byte) (*appendReq, error) {
+func (s *spool) enqueue(ctx context.Context, buf []byte) (*appendReq, error) {
 	n := int64(len(buf))
 	if s.bytes.Add(n) > s.max {
 		s.bytes.Add(-n)
 		return nil, errSpoolFull
 	}
 	req := &appendReq{buf: buf, done: make(chan error, 1)}
-	s.reqs <- req
-	return req, nil
+	select {
+	case s.reqs <- req:
+		return req, nil
+	case <-ctx.Done():
+		// The queue is full because the disk is slow; the caller's
+		// deadline wins.
+		s.bytes.Add(-n)
+		return nil, ctx.Err()
+	}
 }
 
 // writer is the group-commit loop: it takes every queued append, writes them
