@@ -71,6 +71,13 @@ type Observer interface {
 	ObserveRequest(operation string, status int, took time.Duration)
 }
 
+// ChangeListener is told when a room or logging configuration changed or
+// went away, so caches elsewhere (chat logging's routes) are refreshed.
+type ChangeListener interface {
+	RoomChanged(id string)
+	LoggingConfigurationChanged(id string)
+}
+
 // Deps are the collaborators of the handler.
 type Deps struct {
 	Store     store.Store
@@ -80,7 +87,8 @@ type Deps struct {
 	// logged insecure emulation mode).
 	Auth     Authenticator
 	Logger   *slog.Logger
-	Observer Observer // optional
+	Observer Observer       // optional
+	Changes  ChangeListener // optional
 }
 
 // Handler is the control-plane http.Handler.
@@ -91,6 +99,7 @@ type Handler struct {
 	msg      Messaging
 	auth     Authenticator
 	obs      Observer
+	changes  ChangeListener
 	log      *slog.Logger
 	limiters map[string]*rateLimiter
 	rooms    *roomExistence
@@ -125,6 +134,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		msg:      deps.Messaging,
 		auth:     deps.Auth,
 		obs:      deps.Observer,
+		changes:  deps.Changes,
 		log:      log,
 		limiters: make(map[string]*rateLimiter),
 		rooms:    newRoomExistence(time.Second),
@@ -232,6 +242,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 	}
 	writeJSON(w, op.status, out)
 	return op.name
+}
+
+func (h *Handler) roomChanged(id string) {
+	if h.changes != nil {
+		h.changes.RoomChanged(id)
+	}
+}
+
+func (h *Handler) loggingConfigurationChanged(id string) {
+	if h.changes != nil {
+		h.changes.LoggingConfigurationChanged(id)
+	}
 }
 
 // authorize checks the caller's access policy for the call's action on resource.

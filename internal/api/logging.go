@@ -126,6 +126,7 @@ func (h *Handler) deleteLoggingConfiguration(c *call) (any, error) {
 	if err := h.store.DeleteLoggingConfiguration(c.ctx, id); err != nil {
 		return nil, err
 	}
+	h.loggingConfigurationChanged(id)
 	h.log.InfoContext(c.ctx, "logging configuration deleted", "loggingConfigurationId", id)
 	return nil, nil
 }
@@ -167,6 +168,7 @@ func (h *Handler) updateLoggingConfiguration(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.loggingConfigurationChanged(id)
 	return h.loggingConfigurationJSON(lc), nil
 }
 

@@ -97,6 +97,7 @@ func (h *Handler) createRoom(c *call) (any, error) {
 	if err := h.store.CreateRoom(c.ctx, room, h.cfg.MaxRooms); err != nil {
 		return nil, err
 	}
+	h.roomChanged(room.ID)
 	h.log.InfoContext(c.ctx, "room created", "roomId", room.ID)
 	return h.roomJSON(room, false), nil
 }
@@ -143,6 +144,7 @@ func (h *Handler) deleteRoom(c *call) (any, error) {
 		return nil, err
 	}
 	h.rooms.forget(id)
+	h.roomChanged(id)
 	h.msg.RoomDeleted(id)
 	h.log.InfoContext(c.ctx, "room deleted", "roomId", id)
 	return nil, nil
@@ -207,6 +209,7 @@ func (h *Handler) updateRoom(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.roomChanged(id)
 	h.msg.RoomUpdated(room)
 	return h.roomJSON(room, false), nil
 }

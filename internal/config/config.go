@@ -64,6 +64,19 @@ type Config struct {
 	LambdaAccessKeyID   string
 	LambdaSecretKey     string
 
+	// Chat logging: the spool bound and the AWS-compatible endpoints of the
+	// three destination kinds (an empty endpoint writes local files under
+	// DataDir/chatlogs instead).
+	ChatLogMaxSpoolBytes    int
+	ChatLogS3BatchInterval  time.Duration
+	S3Endpoint              string
+	S3PathStyle             bool
+	CloudWatchLogsEndpoint  string
+	FirehoseEndpoint        string
+	DestinationsRegion      string
+	DestinationsAccessKeyID string
+	DestinationsSecretKey   string
+
 	// PostgresURL selects the PostgreSQL store instead of SQLite in DataDir.
 	PostgresURL string
 
@@ -97,6 +110,9 @@ func Default() Config {
 		IdleTimeout:              75 * time.Second,
 		RequestRatePerSecond:     10,
 		ReviewTimeout:            200 * time.Millisecond,
+		ChatLogMaxSpoolBytes:     1 << 30,
+		ChatLogS3BatchInterval:   60 * time.Second,
+		S3PathStyle:              true,
 	}
 }
 
@@ -141,6 +157,15 @@ var settings = []setting{
 	{"lambda-region", "lambdaRegion", "region for Lambda calls (default: the one in the function ARN)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaRegion) }},
 	{"lambda-access-key-id", "lambdaAccessKeyId", "access key for Lambda calls (default: the AWS SDK's credential chain)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaAccessKeyID) }},
 	{"lambda-secret-access-key", "lambdaSecretAccessKey", "secret key for Lambda calls", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaSecretKey) }},
+	{"chatlog-max-spool-bytes", "chatLogMaxSpoolBytes", "bound of each chat-log destination's on-disk spool; records beyond it are dropped and counted", func(c *Config) flag.Value { return (*intValue)(&c.ChatLogMaxSpoolBytes) }},
+	{"chatlog-s3-batch-interval", "chatLogS3BatchInterval", "longest a chat-log record waits to be batched into an S3 object", func(c *Config) flag.Value { return (*durationValue)(&c.ChatLogS3BatchInterval) }},
+	{"s3-endpoint", "s3Endpoint", "S3 API endpoint for s3 logging destinations (AWS, MinIO, ...; default: local files)", func(c *Config) flag.Value { return (*stringValue)(&c.S3Endpoint) }},
+	{"s3-path-style", "s3PathStyle", "address S3 buckets in the path (needed by MinIO and most S3-compatible stores)", func(c *Config) flag.Value { return (*boolValue)(&c.S3PathStyle) }},
+	{"cloudwatch-logs-endpoint", "cloudWatchLogsEndpoint", "CloudWatch Logs endpoint for cloudWatchLogs destinations (default: local files)", func(c *Config) flag.Value { return (*stringValue)(&c.CloudWatchLogsEndpoint) }},
+	{"firehose-endpoint", "firehoseEndpoint", "Firehose endpoint for firehose destinations (default: local files)", func(c *Config) flag.Value { return (*stringValue)(&c.FirehoseEndpoint) }},
+	{"destinations-region", "destinationsRegion", "region of the logging destinations (default: --region)", func(c *Config) flag.Value { return (*stringValue)(&c.DestinationsRegion) }},
+	{"destinations-access-key-id", "destinationsAccessKeyId", "access key for the logging destinations (default: the AWS SDK's credential chain)", func(c *Config) flag.Value { return (*stringValue)(&c.DestinationsAccessKeyID) }},
+	{"destinations-secret-access-key", "destinationsSecretAccessKey", "secret key for the logging destinations", func(c *Config) flag.Value { return (*stringValue)(&c.DestinationsSecretKey) }},
 	{"postgres-url", "postgresURL", "PostgreSQL URL: keep state there instead of SQLite in the data dir", func(c *Config) flag.Value { return (*stringValue)(&c.PostgresURL) }},
 }
 
@@ -308,6 +333,9 @@ func (c Config) Validate() error {
 	check(c.PingInterval > 0 && c.IdleTimeout > c.PingInterval, "idle-timeout must be longer than ping-interval")
 	check(c.RequestRatePerSecond > 0, "request-rate must be positive")
 	check(c.ReviewTimeout > 0, "review-timeout must be positive")
+	check(c.ChatLogMaxSpoolBytes >= 64<<10, "chatlog-max-spool-bytes must be at least 65536")
+	check(c.ChatLogS3BatchInterval > 0, "chatlog-s3-batch-interval must be positive")
+	check((c.DestinationsAccessKeyID == "") == (c.DestinationsSecretKey == ""), "destinations-access-key-id and destinations-secret-access-key must be given together")
 	check((c.LambdaAccessKeyID == "") == (c.LambdaSecretKey == ""), "lambda-access-key-id and lambda-secret-access-key must be given together")
 	seen := map[string]bool{}
 	for i, k := range c.AccessKeys {

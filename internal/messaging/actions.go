@@ -6,7 +6,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chat"
 	"github.com/ivschatd/ivschatd/internal/review"
 )
@@ -180,13 +179,10 @@ func (c *conn) disconnectUser(req *clientRequest, now time.Time) {
 // publish broadcasts a frame to the room through the broker; the sender
 // receives it too, which is how the JS SDK learns that the request succeeded.
 func (c *conn) publish(req *clientRequest, id string, frame []byte) {
-	err := c.g.broker.Publish(c.g.ctx, c.room.id, broker.Message{Kind: broker.KindFrame, Frame: frame})
-	if err != nil {
+	if err := c.g.publishFrame(c.g.ctx, c.room.id, frame); err != nil {
 		c.g.log.Error("messaging: publish failed", "room", c.room.id, "err", err)
 		c.sendError(req.RequestID, id, codeInternal, "Internal error: the request could not be delivered")
-		return
 	}
-	c.g.stats.published.Add(1)
 }
 
 func checkField(name, v string, maxLen int) string {

@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -107,6 +108,9 @@ type Options struct {
 	// slow consumer for a long time; a small value bounds kernel memory per
 	// connection and lets QueueLimit take effect sooner.
 	SocketSendBuffer int
+	// Recorder, when set, durably records every MESSAGE and EVENT before it
+	// is broadcast (chat logging).
+	Recorder Recorder
 }
 
 func (o *Options) setDefaults() {
@@ -193,6 +197,11 @@ type counters struct {
 	idle          atomic.Uint64
 	published     atomic.Uint64
 	errorsSent    atomic.Uint64
+}
+
+// Recorder keeps a durable log of the frames rooms receive.
+type Recorder interface {
+	Record(ctx context.Context, roomID, typ string, payload []byte, at time.Time) error
 }
 
 // Stats is a snapshot of the gateway's counters.
@@ -336,11 +345,43 @@ func (g *Gateway) roomExists(ctx context.Context, roomID string) error {
 }
 
 func (g *Gateway) publishFrame(ctx context.Context, roomID string, frame []byte) error {
+	if g.opts.Recorder != nil {
+		// Recorded before it is published, so no client can have received
+		// a frame that a crash would then lose from the chat log. A record
+		// that cannot be kept (spool full) is counted and logged by the
+		// recorder; chat itself goes on.
+		payload := framePayload(frame)
+		if err := g.opts.Recorder.Record(ctx, roomID, frameType(payload), payload, time.Now()); err != nil {
+			g.log.Debug("messaging: frame not recorded", "room", roomID, "err", err)
+		}
+	}
 	if err := g.broker.Publish(ctx, roomID, broker.Message{Kind: broker.KindFrame, Frame: frame}); err != nil {
 		return fmt.Errorf("messaging: publish to room %s: %w", roomID, err)
 	}
 	g.stats.published.Add(1)
 	return nil
+}
+
+// framePayload strips the WebSocket header from a complete unmasked server
+// frame, leaving the JSON that clients receive.
+func framePayload(frame []byte) []byte {
+	switch n := frame[1] & 0x7f; {
+	case n < 126:
+		return frame[2:]
+	case n == 126:
+		return frame[4:]
+	default:
+		return frame[10:]
+	}
+}
+
+// frameType is the Type of a MESSAGE or EVENT frame; the encoders always
+// write Type first.
+func frameType(payload []byte) string {
+	if bytes.HasPrefix(payload, []byte(`{"Type":"MESSAGE"`)) {
+		return "MESSAGE"
+	}
+	return "EVENT"
 }
 
 // allowModeration takes one token of the gateway-wide moderation rate.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ivschatd/ivschatd/internal/chatlog"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/review"
 )
@@ -115,4 +116,38 @@ func (c *reviewCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets[b.Seconds()] = s.Latency.Counts[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(c.latency, s.Latency.Count, s.Latency.Sum.Seconds(), buckets)
+}
+
+// ChatLog reads the chat-logging pipeline's per-destination counters.
+func ChatLog(stats func() chatlog.Stats) prometheus.Collector {
+	label := []string{"destination"}
+	return &chatLogCollector{
+		stats:     stats,
+		spooled:   prometheus.NewDesc(namespace+"_chatlog_records_spooled_total", "Chat-log records written to a destination's spool.", label, nil),
+		delivered: prometheus.NewDesc(namespace+"_chatlog_records_delivered_total", "Chat-log records the destination acknowledged.", label, nil),
+		failed:    prometheus.NewDesc(namespace+"_chatlog_delivery_failures_total", "Failed delivery attempts (retried with backoff).", label, nil),
+		dropped:   prometheus.NewDesc(namespace+"_chatlog_records_dropped_total", "Records dropped because the destination's spool was full.", label, nil),
+		bytes:     prometheus.NewDesc(namespace+"_chatlog_spool_bytes", "Bytes in the destination's spool.", label, nil),
+	}
+}
+
+type chatLogCollector struct {
+	stats                                      func() chatlog.Stats
+	spooled, delivered, failed, dropped, bytes *prometheus.Desc
+}
+
+func (c *chatLogCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.spooled, c.delivered, c.failed, c.dropped, c.bytes} {
+		ch <- d
+	}
+}
+
+func (c *chatLogCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, d := range c.stats().Destinations {
+		ch <- prometheus.MustNewConstMetric(c.spooled, prometheus.CounterValue, float64(d.Spooled), name)
+		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(d.Delivered), name)
+		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(d.FailedAttempts), name)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(d.Dropped), name)
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(d.SpoolBytes), name)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ivschatd/ivschatd/internal/api"
+	"github.com/ivschatd/ivschatd/internal/chatlog"
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/metrics"
@@ -45,6 +46,7 @@ type Server struct {
 	store    store.Store
 	keyring  *token.Keyring
 	gateway  *messaging.Gateway
+	chatlog  *chatlog.Pipeline
 	metrics  *metrics.Registry
 	handler  http.Handler
 	ready    atomic.Bool
@@ -86,6 +88,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, err
 	}
+	if s.chatlog, err = s.openChatLog(ctx); err != nil {
+		return nil, err
+	}
+	s.metrics.Register(metrics.ChatLog(s.chatlog.Stats))
 	reviewer, err := s.reviewer()
 	if err != nil {
 		return nil, err
@@ -93,6 +99,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.metrics.Register(metrics.Review(reviewer.Stats))
 	s.gateway, err = messaging.NewGateway(messaging.Options{
 		Reviewer:             reviewer,
+		Recorder:             s.chatlog,
 		Logger:               log.With("component", "messaging"),
 		Tokens:               s.keyring,
 		Rooms:                s.store,
@@ -122,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Auth:      auth,
 		Logger:    log.With("component", "api"),
 		Observer:  s.metrics,
+		Changes:   s.chatlog,
 	})
 	if err != nil {
 		return nil, err
@@ -181,6 +189,39 @@ func pageTokenKey(kr *token.Keyring) []byte {
 	m := hmac.New(sha256.New, oldest.Secret)
 	m.Write([]byte("ivschatd page tokens v1"))
 	return m.Sum(nil)
+}
+
+// openChatLog opens the chat-logging pipeline: its spool lives in the data dir
+// and undelivered records from before a crash are delivered again.
+func (s *Server) openChatLog(ctx context.Context) (*chatlog.Pipeline, error) {
+	endpoint := func(url string) chatlog.Endpoint {
+		return chatlog.Endpoint{
+			Endpoint:        url,
+			Region:          s.cfg.DestinationsRegion,
+			AccessKeyID:     s.cfg.DestinationsAccessKeyID,
+			SecretAccessKey: s.cfg.DestinationsSecretKey,
+			UsePathStyle:    s.cfg.S3PathStyle,
+		}
+	}
+	p, err := chatlog.Open(ctx, chatlog.Options{
+		Dir:           filepath.Join(s.cfg.DataDir, "chatlog-spool"),
+		LocalDir:      filepath.Join(s.cfg.DataDir, "chatlogs"),
+		MaxSpoolBytes: int64(s.cfg.ChatLogMaxSpoolBytes),
+		Store:         s.store,
+		Region:        s.cfg.Region,
+		AccountID:     s.cfg.AccountID,
+		Destinations: chatlog.DestinationOptions{
+			S3:             endpoint(s.cfg.S3Endpoint),
+			CloudWatchLogs: endpoint(s.cfg.CloudWatchLogsEndpoint),
+			Firehose:       endpoint(s.cfg.FirehoseEndpoint),
+		},
+		S3BatchInterval: s.cfg.ChatLogS3BatchInterval,
+		Logger:          s.log.With("component", "chatlog"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chat logging: %w", err)
+	}
+	return p, nil
 }
 
 func (s *Server) reviewer() (*review.Reviewer, error) {
@@ -307,6 +348,11 @@ func (s *Server) Run(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 			}
 		}
+		// Last: nothing records after the gateway and the control plane
+		// have stopped; what is not delivered now stays in the spool.
+		if err := s.chatlog.Close(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("chat log close: %w", err))
+		}
 		return errors.Join(errs...)
 	})
 	err := g.Wait()
@@ -333,6 +379,10 @@ func (s *Server) close() error {
 	}
 	if s.wsLis != nil {
 		s.wsLis.Close()
+	}
+	if s.chatlog != nil {
+		// Idempotent: Run closed it already unless New failed half-way.
+		s.chatlog.Close(context.Background())
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

@@ -1,0 +1,173 @@
+package server
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+
+	"github.com/ivschatd/ivschatd/internal/config"
+)
+
+// logRecord is one chat-log record (spec §8).
+type logRecord struct {
+	EventTimestamp string          `json:"event_timestamp"`
+	Type           string          `json:"type"`
+	Version        string          `json:"version"`
+	Payload        json.RawMessage `json:"payload"`
+}
+
+// With the embedded default, a room's messages and events land as files in
+// the data dir: gzip NDJSON objects in the S3 key layout, and the CloudWatch
+// Logs stream of the room, each record holding the exact frame clients got.
+func TestChatLoggingLocalFiles(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir, func(c *config.Config) { c.ChatLogS3BatchInterval = 100 * time.Millisecond })
+	c := ts.client()
+	ctx := ctxT(t)
+	s3lc, err := c.CreateLoggingConfiguration(ctx, &ivschat.CreateLoggingConfigurationInput{DestinationConfiguration: s3Destination("chat-archive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwl, err := c.CreateLoggingConfiguration(ctx, &ivschat.CreateLoggingConfigurationInput{DestinationConfiguration: &types.DestinationConfigurationMemberCloudWatchLogs{
+		Value: types.CloudWatchLogsDestinationConfiguration{LogGroupName: aws.String("ivs-chat")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := c.CreateRoom(ctx, &ivschat.CreateRoomInput{LoggingConfigurationIdentifiers: []string{*s3lc.Arn, *cwl.Arn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := createRoom(t, c, "unlogged")
+
+	tok, _ := c.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("alice"),
+		Capabilities: []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage}})
+	conn := dialChat(t, ts.URL, *tok.Token)
+	defer conn.Close()
+	send(t, conn, `{"Action":"SEND_MESSAGE","RequestId":"r1","Content":"logged hello"}`)
+	msg := readFrame(t, conn)
+	ev, err := c.SendEvent(ctx, &ivschat.SendEventInput{RoomIdentifier: room.Arn, EventName: aws.String("app:poll")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := c.DeleteMessage(ctx, &ivschat.DeleteMessageInput{RoomIdentifier: room.Arn, Id: aws.String(msg["Id"].(string))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendEvent(ctx, &ivschat.SendEventInput{RoomIdentifier: quiet.Arn, EventName: aws.String("not-logged")}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{msg["Id"].(string): "MESSAGE", *ev.Id: "EVENT", *del.Id: "EVENT"}
+
+	roomID := *room.Id
+	s3Key := regexp.MustCompile(`^AWSLogs/123456789012/IVSChatLogs/1\.0/us-west-2/room_` + roomID +
+		`/\d{4}/\d{2}/\d{2}/\d{2}/123456789012_IVSChatLogs_1\.0_us-west-2_room_` + roomID + `_\d{8}T\d{4}Z_[0-9a-zA-Z]+\.log\.gz$`)
+	s3Root := filepath.Join(dir, "chatlogs", "s3", "chat-archive")
+	cwlFile := filepath.Join(dir, "chatlogs", "cloudwatchlogs", "ivs-chat", "aws", "IVSChatLogs", "1.0", "room_"+roomID+".log")
+	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		s3, err := readS3Objects(s3Root, s3Key)
+		if err != nil {
+			return err
+		}
+		if err := sameIDs(s3, want); err != nil {
+			return fmt.Errorf("s3: %w", err)
+		}
+		lines, err := readLines(cwlFile)
+		if err != nil {
+			return err
+		}
+		return sameIDs(lines, want)
+	})
+	// The payload is byte for byte the frame the client received.
+	recs, _ := readS3Objects(s3Root, s3Key)
+	for _, r := range recs {
+		if r.Version != "1.0" || !strings.HasSuffix(r.EventTimestamp, "Z") {
+			t.Errorf("record = %+v", r)
+		}
+	}
+}
+
+// readS3Objects reads every gzip object under root whose key matches.
+func readS3Objects(root string, key *regexp.Regexp) ([]logRecord, error) {
+	var recs []logRecord
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if !key.MatchString(filepath.ToSlash(rel)) {
+			return fmt.Errorf("object key %q does not follow the IVS layout", rel)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(zr)
+		for sc.Scan() {
+			var r logRecord
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				return err
+			}
+			recs = append(recs, r)
+		}
+		return sc.Err()
+	})
+	return recs, err
+}
+
+func readLines(path string) ([]logRecord, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var recs []logRecord
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r logRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
+// sameIDs checks that recs hold exactly the wanted frames (by frame Id, the
+// record ID) with the right types.
+func sameIDs(recs []logRecord, want map[string]string) error {
+	got := map[string]string{}
+	for _, r := range recs {
+		var p struct{ Id, Type string }
+		if err := json.Unmarshal(r.Payload, &p); err != nil {
+			return err
+		}
+		if p.Type != r.Type {
+			return fmt.Errorf("record type %s, payload type %s", r.Type, p.Type)
+		}
+		got[p.Id] = p.Type
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("%d records %v, want %d", len(got), got, len(want))
+	}
+	for id, typ := range want {
+		if got[id] != typ {
+			return fmt.Errorf("record %s: %q, want %q", id, got[id], typ)
+		}
+	}
+	return nil
+}
