@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,41 +40,8 @@ var listenLine = regexp.MustCompile(`listen=(127\.0\.0\.1:\d+)`)
 // WebSocket connection, then sends SIGTERM: the connection must be closed with
 // 1001 (going away) and the process must exit 0.
 func TestCommandLineContractAndSIGTERM(t *testing.T) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(),
-		"IVSCHATD_TEST_AS_MAIN=1",
-		"IVSCHATD_TEST_ARGS=--listen 127.0.0.1:0 --data-dir "+t.TempDir()+" --region eu-west-1 --account-id 210987654321",
+	cmd, base, logs := startChild(t, "--listen 127.0.0.1:0 --data-dir "+t.TempDir()+" --region eu-west-1 --account-id 210987654321",
 		"IVSCHATD_ACCESS_KEY_ID=AKIDCLI", "IVSCHATD_SECRET_ACCESS_KEY=cli-secret")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addr := make(chan string, 1)
-	logs := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-			select {
-			case logs <- sc.Text():
-			default:
-			}
-		}
-		close(logs)
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case <-time.After(20 * time.Second):
-		t.Fatal("server did not log its listen address")
-	}
 	resp, err := http.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", err, resp)
@@ -134,13 +102,51 @@ func TestCommandLineContractAndSIGTERM(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			var all []string
-			for l := range logs {
-				all = append(all, l)
-			}
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, strings.Join(all, "\n"))
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("server did not exit within 15s of SIGTERM")
 	}
+}
+
+// startChild runs the test binary as ivschatd with args and extra environment,
+// and returns it with its base URL and a function that returns its log so far.
+func startChild(t *testing.T, args string, env ...string) (*exec.Cmd, string, func() string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), append([]string{"IVSCHATD_TEST_AS_MAIN=1", "IVSCHATD_TEST_ARGS=" + args}, env...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	var mu sync.Mutex
+	var lines []string
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+			mu.Lock()
+			lines = append(lines, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	logs := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(lines, "\n")
+	}
+	select {
+	case a := <-addr:
+		return cmd, "http://" + a, logs
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server did not log its listen address:\n%s", logs())
+	}
+	return nil, "", nil
 }
