@@ -39,6 +39,10 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 
+	// PprofListen, when set, serves net/http/pprof on this separate address
+	// (profiling only; keep it on loopback).
+	PprofListen string
+
 	// Insecure turns off request authentication: an emulation mode for
 	// throwaway local setups only, logged loudly at start.
 	Insecure bool
@@ -133,6 +137,7 @@ func EnvName(flagName string) string {
 var settings = []setting{
 	{"listen", "listen", "address of the control plane and WebSocket listener (host:port)", func(c *Config) flag.Value { return (*stringValue)(&c.Listen) }},
 	{"messaging-listen", "messagingListen", "optional separate address for WebSocket connections", func(c *Config) flag.Value { return (*stringValue)(&c.MessagingListen) }},
+	{"pprof-listen", "pprofListen", "optional separate address (keep it on loopback) that serves Go runtime profiles at /debug/pprof/ for performance work; unset: not served", func(c *Config) flag.Value { return (*stringValue)(&c.PprofListen) }},
 	{"data-dir", "dataDir", "directory for the SQLite database, key ring and generated credentials", func(c *Config) flag.Value { return (*stringValue)(&c.DataDir) }},
 	{"region", "region", "AWS region that resource ARNs name", func(c *Config) flag.Value { return (*stringValue)(&c.Region) }},
 	{"account-id", "accountId", "12-digit account ID that resource ARNs name", func(c *Config) flag.Value { return (*stringValue)(&c.AccountID) }},
@@ -316,6 +321,10 @@ func (c Config) Validate() error {
 	if c.MessagingListen != "" {
 		_, _, err := net.SplitHostPort(c.MessagingListen)
 		check(err == nil, "messaging-listen %q: must be host:port", c.MessagingListen)
+	}
+	if c.PprofListen != "" {
+		_, _, err := net.SplitHostPort(c.PprofListen)
+		check(err == nil, "pprof-listen %q: must be host:port", c.PprofListen)
 	}
 	check(c.DataDir != "", "data-dir must not be empty")
 	check(regionPattern.MatchString(c.Region), "region %q: must match [a-z0-9-]+", c.Region)

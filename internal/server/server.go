@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,7 @@ type Server struct {
 	ready    atomic.Bool
 	listener net.Listener
 	wsLis    net.Listener
+	pprofLis net.Listener // nil unless --pprof-listen is set
 }
 
 // New opens the store and key ring and builds the handlers. It binds the
@@ -142,6 +144,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if cfg.MessagingListen != "" {
 		if s.wsLis, err = net.Listen("tcp", cfg.MessagingListen); err != nil {
 			return nil, err
+		}
+	}
+	if cfg.PprofListen != "" {
+		if s.pprofLis, err = net.Listen("tcp", cfg.PprofListen); err != nil {
+			return nil, fmt.Errorf("pprof-listen: %w", err)
 		}
 	}
 	return s, nil
@@ -316,7 +323,21 @@ func (s *Server) Run(ctx context.Context) error {
 		listeners = append(listeners, s.wsLis)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for i := range servers {
+	if s.pprofLis != nil {
+		// Plain HTTP even with --tls-cert (the address is for loopback),
+		// and shut down with the others below.
+		ps := pprofServer()
+		servers = append(servers, ps)
+		lis := s.pprofLis
+		s.log.Warn("serving Go runtime profiles; do not expose this address", "pprofListen", lis.Addr().String())
+		g.Go(func() error {
+			if err := ps.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	for i := range listeners {
 		srv, lis := servers[i], listeners[i]
 		g.Go(func() error {
 			var err error
@@ -372,6 +393,18 @@ func (s *Server) httpServer() *http.Server {
 	}
 }
 
+// pprofServer serves net/http/pprof on its own mux, so profiles are reachable
+// only on --pprof-listen and never on the public listeners.
+func pprofServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
 func (s *Server) close() error {
 	var errs []error
 	if s.listener != nil {
@@ -379,6 +412,9 @@ func (s *Server) close() error {
 	}
 	if s.wsLis != nil {
 		s.wsLis.Close()
+	}
+	if s.pprofLis != nil {
+		s.pprofLis.Close()
 	}
 	if s.chatlog != nil {
 		// Idempotent: Run closed it already unless New failed half-way.
