@@ -78,6 +78,12 @@ type ChangeListener interface {
 	LoggingConfigurationChanged(id string)
 }
 
+// DestinationProber checks that a logging destination exists and can be
+// written.
+type DestinationProber interface {
+	Probe(ctx context.Context, d chat.Destination) error
+}
+
 // Deps are the collaborators of the handler.
 type Deps struct {
 	Store     store.Store
@@ -89,6 +95,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	Observer Observer       // optional
 	Changes  ChangeListener // optional
+	// Destinations probes logging destinations; nil: every configuration
+	// is ACTIVE at once.
+	Destinations DestinationProber
 }
 
 // Handler is the control-plane http.Handler.
@@ -100,6 +109,7 @@ type Handler struct {
 	auth     Authenticator
 	obs      Observer
 	changes  ChangeListener
+	probe    DestinationProber
 	log      *slog.Logger
 	limiters map[string]*rateLimiter
 	rooms    *roomExistence
@@ -135,6 +145,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		auth:     deps.Auth,
 		obs:      deps.Observer,
 		changes:  deps.Changes,
+		probe:    deps.Destinations,
 		log:      log,
 		limiters: make(map[string]*rateLimiter),
 		rooms:    newRoomExistence(time.Second),

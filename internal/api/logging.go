@@ -1,6 +1,9 @@
 package api
 
 import (
+	"context"
+	"time"
+
 	"github.com/ivschatd/ivschatd/internal/chat"
 	"github.com/ivschatd/ivschatd/internal/store"
 )
@@ -77,13 +80,17 @@ func (h *Handler) createLoggingConfiguration(c *call) (any, error) {
 		CreateTime:  now,
 		UpdateTime:  now,
 		Destination: dest,
-		State:       chat.StateActive,
+		State:       chat.StateCreating,
 		Tags:        nonNilTags(in.Tags),
 	}
 	if err := h.store.CreateLoggingConfiguration(c.ctx, lc, h.cfg.MaxLoggingConfigurations); err != nil {
 		return nil, err
 	}
-	h.log.InfoContext(c.ctx, "logging configuration created", "loggingConfigurationId", lc.ID)
+	lc, err := h.settle(c, lc.ID, dest, chat.StateCreateFailed)
+	if err != nil {
+		return nil, err
+	}
+	h.log.InfoContext(c.ctx, "logging configuration created", "loggingConfigurationId", lc.ID, "state", lc.State)
 	return h.loggingConfigurationJSON(lc), nil
 }
 
@@ -156,11 +163,15 @@ func (h *Handler) updateLoggingConfiguration(c *call) (any, error) {
 		return nil, missing
 	}
 	lc, err := h.store.UpdateLoggingConfiguration(c.ctx, id, func(lc *chat.LoggingConfiguration) error {
+		if isTransitional(lc.State) {
+			return chat.Conflict(id, "logging configuration is "+lc.State+"; retry when it has settled")
+		}
 		if in.Name != nil {
 			lc.Name = *in.Name
 		}
 		if in.DestinationConfiguration != nil {
 			lc.Destination = dest
+			lc.State = chat.StateUpdating
 		}
 		lc.UpdateTime = chat.Now()
 		return nil
@@ -168,8 +179,43 @@ func (h *Handler) updateLoggingConfiguration(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if lc.State == chat.StateUpdating {
+		if lc, err = h.settle(c, id, dest, chat.StateUpdateFailed); err != nil {
+			return nil, err
+		}
+	}
 	h.loggingConfigurationChanged(id)
 	return h.loggingConfigurationJSON(lc), nil
+}
+
+// probeTimeout bounds the destination check of Create/UpdateLoggingConfiguration.
+const probeTimeout = 5 * time.Second
+
+// settle finishes a CREATING or UPDATING configuration: it probes the
+// destination and stores ACTIVE, or failed (CREATE_FAILED/UPDATE_FAILED) with
+// the reason logged. The transitional state is stored first so that a Get
+// while the probe runs tells the truth. A failed configuration records nothing
+// until an UpdateLoggingConfiguration succeeds.
+func (h *Handler) settle(c *call, id string, dest chat.Destination, failed string) (*chat.LoggingConfiguration, error) {
+	state := chat.StateActive
+	if h.probe != nil {
+		ctx, cancel := context.WithTimeout(c.ctx, probeTimeout)
+		err := h.probe.Probe(ctx, dest)
+		cancel()
+		if err != nil {
+			state = failed
+			h.log.WarnContext(c.ctx, "logging destination check failed", "loggingConfigurationId", id, "state", failed, "reason", err)
+		}
+	}
+	// The outcome is stored even if the client went away meanwhile.
+	return h.store.UpdateLoggingConfiguration(context.WithoutCancel(c.ctx), id, func(lc *chat.LoggingConfiguration) error {
+		lc.State = state
+		return nil
+	})
+}
+
+func isTransitional(state string) bool {
+	return state == chat.StateCreating || state == chat.StateUpdating || state == chat.StateDeleting
 }
 
 type listLoggingConfigurationsInput struct {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -170,4 +172,62 @@ func sameIDs(recs []logRecord, want map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// Creating or updating a logging configuration checks its destination: an
+// existing Firehose stream makes it ACTIVE, a missing one CREATE_FAILED or
+// UPDATE_FAILED, as Get then reports.
+func TestLoggingConfigurationStates(t *testing.T) {
+	streams := map[string]bool{"exists": true}
+	fh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ DeliveryStreamName string }
+		json.NewDecoder(r.Body).Decode(&in)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		if r.Header.Get("X-Amz-Target") != "Firehose_20150804.DescribeDeliveryStream" || !streams[in.DeliveryStreamName] {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":"ResourceNotFoundException","message":"stream %s not found"}`, in.DeliveryStreamName)
+			return
+		}
+		fmt.Fprintf(w, `{"DeliveryStreamDescription":{"DeliveryStreamName":%q,"DeliveryStreamStatus":"ACTIVE"}}`, in.DeliveryStreamName)
+	}))
+	defer fh.Close()
+	ts := startServer(t, "", func(c *config.Config) {
+		c.FirehoseEndpoint = fh.URL
+		c.DestinationsAccessKeyID, c.DestinationsSecretKey = "AKIDFH", "fh-secret"
+	})
+	c := ts.client()
+	ctx := ctxT(t)
+	firehose := func(name string) types.DestinationConfiguration {
+		return &types.DestinationConfigurationMemberFirehose{Value: types.FirehoseDestinationConfiguration{DeliveryStreamName: aws.String(name)}}
+	}
+	ok, err := c.CreateLoggingConfiguration(ctx, &ivschat.CreateLoggingConfigurationInput{DestinationConfiguration: firehose("exists")})
+	if err != nil || ok.State != types.CreateLoggingConfigurationStateActive {
+		t.Fatalf("existing stream: %v %+v", err, ok)
+	}
+	bad, err := c.CreateLoggingConfiguration(ctx, &ivschat.CreateLoggingConfigurationInput{DestinationConfiguration: firehose("missing")})
+	if err != nil || string(bad.State) != "CREATE_FAILED" {
+		t.Fatalf("missing stream: %v %+v", err, bad)
+	}
+	got, _ := c.GetLoggingConfiguration(ctx, &ivschat.GetLoggingConfigurationInput{Identifier: bad.Arn})
+	if got.State != types.LoggingConfigurationStateCreateFailed {
+		t.Errorf("Get after a failed create: %q", got.State)
+	}
+	// Fixing the destination makes it ACTIVE; breaking it, UPDATE_FAILED.
+	upd, err := c.UpdateLoggingConfiguration(ctx, &ivschat.UpdateLoggingConfigurationInput{Identifier: bad.Arn, DestinationConfiguration: firehose("exists")})
+	if err != nil || upd.State != types.UpdateLoggingConfigurationStateActive {
+		t.Fatalf("repaired: %v %+v", err, upd)
+	}
+	upd, err = c.UpdateLoggingConfiguration(ctx, &ivschat.UpdateLoggingConfigurationInput{Identifier: ok.Arn, DestinationConfiguration: firehose("gone")})
+	if err != nil || string(upd.State) != "UPDATE_FAILED" {
+		t.Fatalf("broken: %v %+v", err, upd)
+	}
+	got, _ = c.GetLoggingConfiguration(ctx, &ivschat.GetLoggingConfigurationInput{Identifier: ok.Arn})
+	if got.State != types.LoggingConfigurationStateUpdateFailed {
+		t.Errorf("Get after a failed update: %q", got.State)
+	}
+	// A rename alone does not touch the destination or the state.
+	upd, err = c.UpdateLoggingConfiguration(ctx, &ivschat.UpdateLoggingConfigurationInput{Identifier: ok.Arn, Name: aws.String("renamed")})
+	if err != nil || string(upd.State) != "UPDATE_FAILED" || aws.ToString(upd.Name) != "renamed" {
+		t.Errorf("rename: %v %+v", err, upd)
+	}
 }

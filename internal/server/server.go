@@ -125,13 +125,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		PageTokenKey:             pageTokenKey(s.keyring),
 		RateLimits:               cfg.RateLimits,
 	}, api.Deps{
-		Store:     s.store,
-		Tokens:    s.keyring,
-		Messaging: s.gateway,
-		Auth:      auth,
-		Logger:    log.With("component", "api"),
-		Observer:  s.metrics,
-		Changes:   s.chatlog,
+		Store:        s.store,
+		Tokens:       s.keyring,
+		Messaging:    s.gateway,
+		Auth:         auth,
+		Logger:       log.With("component", "api"),
+		Observer:     s.metrics,
+		Changes:      s.chatlog,
+		Destinations: s.chatlog,
 	})
 	if err != nil {
 		return nil, err
