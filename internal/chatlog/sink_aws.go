@@ -87,32 +87,20 @@ func (s *s3Sink) batching() (time.Duration, int, int) { return s.linger, 1 << 30
 func (s *s3Sink) cost(e *entry) int                   { return len(e.record) + 1 }
 
 func (s *s3Sink) deliver(ctx context.Context, batch []entry) ([]entry, error) {
-	objs, err := s3Objects(s.account, s.region, batch)
-	if err != nil {
-		return batch, err
-	}
-	var remaining []entry
-	var firstErr error
-	for i, o := range objs {
-		if err := ctx.Err(); err != nil {
-			return append(remaining, entriesOf(objs[i:])...), err
-		}
+	return deliverS3Objects(ctx, s.account, s.region, batch, func(ctx context.Context, key string, body []byte) error {
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:          aws.String(s.bucket),
-			Key:             aws.String(o.key),
-			Body:            bytes.NewReader(o.body),
-			ContentLength:   aws.Int64(int64(len(o.body))),
+			Key:             aws.String(key),
+			Body:            bytes.NewReader(body),
+			ContentLength:   aws.Int64(int64(len(body))),
 			ContentType:     aws.String("text/plain"),
 			ContentEncoding: aws.String("gzip"),
 		})
 		if err != nil {
-			remaining = append(remaining, o.entries...)
-			if firstErr == nil {
-				firstErr = fmt.Errorf("s3 PutObject %s/%s: %w", s.bucket, o.key, err)
-			}
+			return fmt.Errorf("s3 PutObject %s/%s: %w", s.bucket, key, err)
 		}
-	}
-	return remaining, firstErr
+		return nil
+	})
 }
 
 // cwlSink sends PutLogEvents per room stream, creating streams on demand.

@@ -157,7 +157,16 @@ func (s *localS3Sink) batching() (time.Duration, int, int) {
 func (s *localS3Sink) cost(e *entry) int { return len(e.record) + 1 }
 
 func (s *localS3Sink) deliver(ctx context.Context, batch []entry) ([]entry, error) {
-	objs, err := s3Objects(s.account, s.region, batch)
+	return deliverS3Objects(ctx, s.account, s.region, batch, func(_ context.Context, key string, body []byte) error {
+		return writeFileAtomic(safePath(s.root, s.bucket, key), body)
+	})
+}
+
+// deliverS3Objects groups batch into S3 log objects and writes each with put.
+// It returns the entries of the objects that could not be written, with the
+// first error, so only those are retried.
+func deliverS3Objects(ctx context.Context, account, region string, batch []entry, put func(ctx context.Context, key string, body []byte) error) ([]entry, error) {
+	objs, err := s3Objects(account, region, batch)
 	if err != nil {
 		return batch, err
 	}
@@ -167,7 +176,7 @@ func (s *localS3Sink) deliver(ctx context.Context, batch []entry) ([]entry, erro
 		if err := ctx.Err(); err != nil {
 			return append(remaining, entriesOf(objs[i:])...), err
 		}
-		if err := writeFileAtomic(safePath(s.root, s.bucket, o.key), o.body); err != nil {
+		if err := put(ctx, o.key, o.body); err != nil {
 			remaining = append(remaining, o.entries...)
 			if firstErr == nil {
 				firstErr = err
