@@ -49,7 +49,7 @@ func TestProbe(t *testing.T) {
 		{chat.Destination{S3BucketName: "exists"}, true},
 		{chat.Destination{S3BucketName: "missing"}, false},
 		{chat.Destination{CloudWatchLogGroupName: "ivs-chat"}, true},
-		{chat.Destination{CloudWatchLogGroupName: "ivs-ch"}, false}, // a prefix of a group is not the group
+		{chat.Destination{CloudWatchLogGroupName: "ivs-ch"}, false},   // a prefix of a group is not the group
 		{chat.Destination{FirehoseDeliveryStreamName: "local"}, true}, // local-files default
 		{chat.Destination{}, false},
 	}
