@@ -69,11 +69,13 @@ type Options struct {
 	// is disconnected as a slow consumer with close code 1008. Default 256:
 	// 2.5 s of a room at the maximum rate of 100 messages/s.
 	QueueLimit int
-	// WriteCoalesce is the shortest interval between two flushes of a room.
-	// A broadcast into a room that has not flushed for this long is written
-	// at once; broadcasts that follow sooner gather and go out together, so
-	// each connection writes several frames per syscall under load. Default
-	// 20ms; negative disables coalescing (every broadcast flushes).
+	// WriteCoalesce is the shortest interval between the starts of two
+	// flushes of a room. A broadcast into a room that has not flushed for
+	// this long is written at once; broadcasts that follow sooner, or while
+	// a flush is still running, gather and go out together, so each
+	// connection writes several frames per syscall under load. Default
+	// 20ms; negative removes the interval (a flush starts as soon as the
+	// previous one ended).
 	WriteCoalesce time.Duration
 	// WriteTimeout bounds one write to a connection; a client that does not
 	// take the bytes in time is dropped as a slow consumer. Default 10s.

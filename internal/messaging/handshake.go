@@ -189,6 +189,9 @@ func (c *conn) start(nc net.Conn, ahead []byte, sessionExpires time.Time) {
 	c.nc = nc
 	c.r = readerWithAhead(nc, ahead)
 	c.writev = writev
+	if writev && directWrite {
+		c.raw, _ = tcp.SyscallConn()
+	}
 	c.writing = false
 	dead := c.dead
 	c.mu.Unlock()
