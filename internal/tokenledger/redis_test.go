@@ -1,0 +1,93 @@
+package tokenledger_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ivschatd/ivschatd/internal/messaging"
+	"github.com/ivschatd/ivschatd/internal/tokenledger"
+	"github.com/ivschatd/ivschatd/internal/tokenledger/ledgertest"
+)
+
+func TestMemoryLedger(t *testing.T) {
+	ledgertest.Run(t, func(*testing.T) messaging.Ledger { return messaging.NewMemoryLedger() })
+}
+
+func redisURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("IVSCHATD_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("IVSCHATD_TEST_REDIS_URL not set; skipping Redis tests")
+	}
+	return url
+}
+
+// randomPrefix keeps parallel test runs sharing one Redis apart.
+func randomPrefix() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "ivschatd-test-" + hex.EncodeToString(b)
+}
+
+func open(t *testing.T, url, prefix string) *tokenledger.Redis {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l, err := tokenledger.Open(ctx, url, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestRedisLedger(t *testing.T) {
+	url := redisURL(t)
+	ledgertest.Run(t, func(t *testing.T) messaging.Ledger { return open(t, url, randomPrefix()) })
+}
+
+// TestRedisLedgerKey pins the key layout and expiry: other tools (and a
+// rolling upgrade) rely on <prefix>:token:<id> living until expiry plus the
+// skew margin.
+func TestRedisLedgerKey(t *testing.T) {
+	url := redisURL(t)
+	prefix := randomPrefix()
+	l := open(t, url, prefix)
+	// Two "nodes" share the ledger through Redis.
+	other := open(t, url, prefix)
+	exp := time.Now().Add(10 * time.Minute)
+	ctx := context.Background()
+	if first, err := l.Use(ctx, "abc", exp); !first || err != nil {
+		t.Fatalf("first use: %v %v", first, err)
+	}
+	if first, err := other.Use(ctx, "abc", exp); first || err != nil {
+		t.Fatalf("use on another node: %v %v", first, err)
+	}
+	opt, _ := redis.ParseURL(url)
+	c := redis.NewClient(opt)
+	defer c.Close()
+	at, err := c.PExpireTime(ctx, prefix+":token:abc").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := exp.Add(tokenledger.SkewMargin)
+	if d := time.UnixMilli(int64(at / time.Millisecond)).Sub(want); d < -time.Second || d > time.Second {
+		t.Fatalf("entry expires at %v, want %v", time.UnixMilli(int64(at/time.Millisecond)), want)
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := tokenledger.Open(ctx, "redis://:secret@127.0.0.1:1/0", "p")
+	if err == nil || !strings.Contains(err.Error(), "unreachable") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("Open to a closed port: %v", err)
+	}
+}
