@@ -83,6 +83,12 @@ type Config struct {
 
 	// PostgresURL selects the PostgreSQL store instead of SQLite in DataDir.
 	PostgresURL string
+	// RedisURL turns on cluster mode: rooms' traffic and the single-use
+	// token ledger are shared across nodes through this Redis.
+	RedisURL string
+	// RedisPrefix starts every Redis key and channel name, so that several
+	// deployments can share one Redis.
+	RedisPrefix string
 
 	// AccessKeys come from the config file; the environment can add one
 	// full-access pair (IVSCHATD_ACCESS_KEY_ID / IVSCHATD_SECRET_ACCESS_KEY).
@@ -117,6 +123,7 @@ func Default() Config {
 		ChatLogMaxSpoolBytes:     1 << 30,
 		ChatLogS3BatchInterval:   60 * time.Second,
 		S3PathStyle:              true,
+		RedisPrefix:              "ivschatd",
 	}
 }
 
@@ -172,6 +179,8 @@ var settings = []setting{
 	{"destinations-access-key-id", "destinationsAccessKeyId", "access key for the logging destinations (default: the AWS SDK's credential chain)", func(c *Config) flag.Value { return (*stringValue)(&c.DestinationsAccessKeyID) }},
 	{"destinations-secret-access-key", "destinationsSecretAccessKey", "secret key for the logging destinations", func(c *Config) flag.Value { return (*stringValue)(&c.DestinationsSecretKey) }},
 	{"postgres-url", "postgresURL", "PostgreSQL URL: keep state there instead of SQLite in the data dir", func(c *Config) flag.Value { return (*stringValue)(&c.PostgresURL) }},
+	{"redis-url", "redisURL", "Redis URL (redis://, rediss://): cluster mode: share rooms' traffic and the single-use token ledger across nodes through Redis", func(c *Config) flag.Value { return (*stringValue)(&c.RedisURL) }},
+	{"redis-prefix", "redisPrefix", "prefix of every Redis key and channel, so deployments can share one Redis", func(c *Config) flag.Value { return (*stringValue)(&c.RedisPrefix) }},
 }
 
 // Load builds the Config from args (without the program name) and the
@@ -345,6 +354,7 @@ func (c Config) Validate() error {
 	check(c.ChatLogMaxSpoolBytes >= 64<<10, "chatlog-max-spool-bytes must be at least 65536")
 	check(c.ChatLogS3BatchInterval > 0, "chatlog-s3-batch-interval must be positive")
 	check((c.DestinationsAccessKeyID == "") == (c.DestinationsSecretKey == ""), "destinations-access-key-id and destinations-secret-access-key must be given together")
+	check(c.RedisURL == "" || c.RedisPrefix != "", "redis-prefix must not be empty")
 	check((c.LambdaAccessKeyID == "") == (c.LambdaSecretKey == ""), "lambda-access-key-id and lambda-secret-access-key must be given together")
 	seen := map[string]bool{}
 	for i, k := range c.AccessKeys {

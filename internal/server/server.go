@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ivschatd/ivschatd/internal/api"
+	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chatlog"
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/messaging"
@@ -32,6 +33,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/store/postgres"
 	"github.com/ivschatd/ivschatd/internal/store/sqlite"
 	"github.com/ivschatd/ivschatd/internal/token"
+	"github.com/ivschatd/ivschatd/internal/tokenledger"
 )
 
 // File names in the data dir.
@@ -47,6 +49,8 @@ type Server struct {
 	store    store.Store
 	keyring  *token.Keyring
 	gateway  *messaging.Gateway
+	broker   *broker.Redis      // nil unless cluster mode (--redis-url)
+	ledger   *tokenledger.Redis // nil unless cluster mode
 	chatlog  *chatlog.Pipeline
 	metrics  *metrics.Registry
 	handler  http.Handler
@@ -99,7 +103,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.metrics.Register(metrics.Review(reviewer.Stats))
-	s.gateway, err = messaging.NewGateway(messaging.Options{
+	opts := messaging.Options{
 		Reviewer:             reviewer,
 		Recorder:             s.chatlog,
 		Logger:               log.With("component", "messaging"),
@@ -111,8 +115,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		PingInterval:         cfg.PingInterval,
 		IdleTimeout:          cfg.IdleTimeout,
 		RequestRatePerSecond: cfg.RequestRatePerSecond,
-	})
-	if err != nil {
+	}
+	if cfg.RedisURL != "" {
+		if err := s.openCluster(ctx, &opts); err != nil {
+			return nil, err
+		}
+	}
+	if s.gateway, err = messaging.NewGateway(opts); err != nil {
 		return nil, err
 	}
 	s.metrics.Register(metrics.Gateway(s.gateway.Stats))
@@ -153,6 +162,31 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		}
 	}
 	return s, nil
+}
+
+// openCluster connects the broker and the token ledger to Redis. It fails
+// when Redis does not answer: a node that cannot reach the others must not
+// serve rooms whose traffic they would never see.
+func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error {
+	var err error
+	s.broker, err = broker.NewRedis(ctx, s.cfg.RedisURL,
+		broker.WithPrefix(s.cfg.RedisPrefix),
+		broker.WithLogger(s.log.With("component", "broker")))
+	if err != nil {
+		return fmt.Errorf("cluster mode: %w", err)
+	}
+	if s.ledger, err = tokenledger.Open(ctx, s.cfg.RedisURL, s.cfg.RedisPrefix); err != nil {
+		return fmt.Errorf("cluster mode: %w", err)
+	}
+	opts.Broker, opts.Ledger = s.broker, s.ledger
+	if s.cfg.PostgresURL == "" {
+		s.log.Warn("cluster mode with SQLite: rooms live in this node's data dir only; use --postgres-url so every node sees them")
+	}
+	if len(s.cfg.TokenKeys) == 0 {
+		s.log.Warn("cluster mode without --token-keys: this node's key ring file seals chat tokens that other nodes cannot open")
+	}
+	s.log.Info("cluster mode: Redis broker and token ledger", "prefix", s.cfg.RedisPrefix)
+	return nil
 }
 
 // writeCoalesce maps the config's "0 = write at once" to the gateway's
@@ -420,6 +454,20 @@ func (s *Server) close() error {
 	if s.chatlog != nil {
 		// Idempotent: Run closed it already unless New failed half-way.
 		s.chatlog.Close(context.Background())
+	}
+	// After the gateway (Run shut it down, or New never started it): it
+	// publishes and checks tokens until then.
+	if s.broker != nil {
+		if err := s.broker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("redis broker: %w", err))
+		}
+		s.broker = nil
+	}
+	if s.ledger != nil {
+		if err := s.ledger.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("redis token ledger: %w", err))
+		}
+		s.ledger = nil
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

@@ -1,0 +1,207 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/gobwas/ws"
+
+	"github.com/ivschatd/ivschatd/internal/config"
+	"github.com/ivschatd/ivschatd/internal/token"
+)
+
+// TestClusterTwoNodes runs two nodes on one PostgreSQL schema and one Redis
+// prefix, and checks that everything a client can observe of a room is the
+// same whichever node it is connected to.
+func TestClusterTwoNodes(t *testing.T) {
+	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
+	redisURL := os.Getenv("IVSCHATD_TEST_REDIS_URL")
+	if pgURL == "" || redisURL == "" {
+		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the cluster test")
+	}
+	schema := freshSchema(t, pgURL)
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb [6]byte
+	rand.Read(rb[:])
+	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
+	node := func() *testServer {
+		return startServer(t, "", func(c *config.Config) {
+			c.PostgresURL = withSearchPath(pgURL, schema)
+			c.TokenKeys = []string{key.SecretString()}
+			c.RedisURL = redisURL
+			c.RedisPrefix = prefix
+		})
+	}
+	a, b := node(), node()
+	room := createRoom(t, a.client(), "cluster")
+	chatToken := func(user string, caps ...string) string {
+		t.Helper()
+		out, err := a.client().CreateChatToken(ctxT(t), &ivschat.CreateChatTokenInput{
+			RoomIdentifier: room.Arn, UserId: aws.String(user), Capabilities: toCaps(caps),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.Token
+	}
+
+	viewer := dialChat(t, b.URL, chatToken("viewer"))
+	defer viewer.Close()
+	victim := dialChat(t, b.URL, chatToken("victim"))
+	defer victim.Close()
+	sender := dialChat(t, a.URL, chatToken("sender", "SEND_MESSAGE"))
+	defer sender.Close()
+
+	// A message sent on A reaches B's viewer as the very frame A's clients
+	// get: encoded once, carried by Redis.
+	send(t, sender, `{"Action":"SEND_MESSAGE","RequestId":"r1","Content":"across nodes"}`)
+	mine := readText(t, sender)
+	theirs := readText(t, viewer)
+	if !bytes.Equal(mine, theirs) {
+		t.Fatalf("frames differ:\nnode A: %s\nnode B: %s", mine, theirs)
+	}
+	var msg struct{ Type, Id, Content string }
+	if err := json.Unmarshal(theirs, &msg); err != nil || msg.Type != "MESSAGE" || msg.Content != "across nodes" || msg.Id == "" {
+		t.Fatalf("viewer got %s (%v)", theirs, err)
+	}
+	readText(t, victim)
+
+	// A control-plane event made through A.
+	ev, err := a.client().SendEvent(ctxT(t), &ivschat.SendEventInput{RoomIdentifier: room.Arn, EventName: aws.String("app:poll")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var event struct{ Type, Id, EventName string }
+	if err := json.Unmarshal(readText(t, viewer), &event); err != nil || event.Type != "EVENT" || event.EventName != "app:poll" || event.Id != aws.ToString(ev.Id) {
+		t.Fatalf("viewer got event %+v (%v), want Id %s", event, err, aws.ToString(ev.Id))
+	}
+	readText(t, victim)
+
+	// DisconnectUser through A closes the user's connection on B, after the
+	// aws:DISCONNECT_USER event.
+	if _, err := a.client().DisconnectUser(ctxT(t), &ivschat.DisconnectUserInput{RoomIdentifier: room.Arn, UserId: aws.String("victim"), Reason: aws.String("bye")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(readText(t, victim), &event); err != nil || event.EventName != "aws:DISCONNECT_USER" {
+		t.Fatalf("victim got %+v (%v)", event, err)
+	}
+	if code, reason := readClose(t, victim); code != ws.StatusNormalClosure || reason != "bye" {
+		t.Fatalf("victim closed with %d %q, want 1000 \"bye\"", code, reason)
+	}
+	if err := json.Unmarshal(readText(t, viewer), &event); err != nil || event.EventName != "aws:DISCONNECT_USER" {
+		t.Fatalf("viewer got %+v (%v)", event, err)
+	}
+
+	// A token used on A is refused on B: the ledger is shared.
+	tok := chatToken("once")
+	first := dialChat(t, a.URL, tok)
+	defer first.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, _, err = ws.Dialer{Protocols: []string{tok}}.Dial(ctx, strings.Replace(b.URL, "http://", "ws://", 1)+"/")
+	var status ws.StatusError
+	if !errors.As(err, &status) || int(status) != 401 {
+		t.Fatalf("reused token on node B: %v, want HTTP 401", err)
+	}
+
+	// DeleteRoom through A ends B's connections: ERROR 404, then 1000.
+	if _, err := a.client().DeleteRoom(ctxT(t), &ivschat.DeleteRoomInput{Identifier: room.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	var errFrame struct {
+		Type      string
+		ErrorCode int
+	}
+	if err := json.Unmarshal(readText(t, viewer), &errFrame); err != nil || errFrame.Type != "ERROR" || errFrame.ErrorCode != 404 {
+		t.Fatalf("viewer got %+v (%v) after DeleteRoom", errFrame, err)
+	}
+	if code, _ := readClose(t, viewer); code != ws.StatusNormalClosure {
+		t.Fatalf("viewer closed with %d after DeleteRoom, want 1000", code)
+	}
+}
+
+func toCaps(caps []string) []types.ChatTokenCapability {
+	out := make([]types.ChatTokenCapability, len(caps))
+	for i, c := range caps {
+		out[i] = types.ChatTokenCapability(c)
+	}
+	return out
+}
+
+// readText returns the payload of the next text frame, skipping pings.
+func readText(t *testing.T, conn net.Conn) []byte {
+	t.Helper()
+	op, payload := readServerFrame(t, conn)
+	if op != ws.OpText {
+		t.Fatalf("got opcode %v (%q), want a text frame", op, payload)
+	}
+	return payload
+}
+
+// readClose reads the next frame, which must be a close frame.
+func readClose(t *testing.T, conn net.Conn) (ws.StatusCode, string) {
+	t.Helper()
+	op, payload := readServerFrame(t, conn)
+	if op != ws.OpClose {
+		t.Fatalf("got opcode %v (%q), want a close frame", op, payload)
+	}
+	code, reason := ws.ParseCloseFrameData(payload)
+	return code, reason
+}
+
+func readServerFrame(t *testing.T, conn net.Conn) (ws.OpCode, []byte) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer conn.SetReadDeadline(time.Time{})
+	for {
+		h, err := ws.ReadHeader(conn)
+		if err != nil {
+			t.Fatalf("reading a frame: %v", err)
+		}
+		if h.Length > 1<<20 {
+			t.Fatalf("frame of %d bytes", h.Length)
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(conn, payload); err != nil {
+			t.Fatalf("reading a frame: %v", err)
+		}
+		if h.OpCode == ws.OpPing || h.OpCode == ws.OpPong {
+			continue
+		}
+		return h.OpCode, payload
+	}
+}
+
+// TestClusterRedisUnreachable: a node that cannot reach Redis does not start.
+func TestClusterRedisUnreachable(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.RedisURL = "redis://127.0.0.1:1/0"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, err := New(ctx, cfg, discardLogger())
+	if err == nil {
+		srv.close()
+		t.Fatal("server.New succeeded without Redis")
+	}
+	if !strings.Contains(err.Error(), "cluster mode") || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("error does not say what is wrong: %v", err)
+	}
+}
