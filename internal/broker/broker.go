@@ -3,10 +3,10 @@
 // frames and a few control commands; each node's gateway subscribes to the
 // rooms it has connections in and delivers locally.
 //
-// The in-process implementation (Memory) serves a single node. A Redis-backed
-// implementation can satisfy the same interface later: Message is plain data
-// so it can be serialized, and the ordering guarantee below is what Redis
-// pub/sub gives per channel.
+// The in-process implementation (Memory) serves a single node; Redis serves a
+// cluster, with one pub/sub channel per room (Message is plain data, encoded
+// by codec.go, and the ordering guarantee below is what Redis pub/sub gives
+// per channel). brokertest is the behaviour suite both pass.
 package broker
 
 import (
@@ -57,7 +57,9 @@ type Handler func(roomID string, m Message)
 // subscriber sees only what is published after Subscribe returns.
 type Broker interface {
 	// Publish sends m to every subscriber of roomID. It returns once the
-	// broker has accepted the message (for Memory: after local delivery).
+	// broker has accepted the message (for Memory: after local delivery;
+	// for Redis: once Redis has it, with delivery, this node's included,
+	// following asynchronously).
 	Publish(ctx context.Context, roomID string, m Message) error
 	// Subscribe registers h for roomID. The returned function removes the
 	// subscription; it is idempotent and may be called from any goroutine,
