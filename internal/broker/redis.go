@@ -109,7 +109,7 @@ const healthCheckEvery = 15 * time.Second
 func NewRedis(ctx context.Context, rawURL string, opts ...RedisOption) (*Redis, error) {
 	ropt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("broker: redis URL %s: %w", redactURL(rawURL), err)
+		return nil, fmt.Errorf("broker: redis URL %s: %w", redactURL(rawURL), parseError(err))
 	}
 	b := &Redis{
 		chanPrefix: "ivschatd:room:",
@@ -134,6 +134,15 @@ func NewRedis(ctx context.Context, rawURL string, opts ...RedisOption) (*Redis, 
 	b.ps = b.client.Subscribe(b.ctx)
 	go b.receiveLoop()
 	return b, nil
+}
+
+// parseError drops the URL that url.Error quotes, password and all.
+func parseError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
 }
 
 // redactURL hides a password in a URL that is about to be logged.

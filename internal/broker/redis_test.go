@@ -204,3 +204,12 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Fatal("NewRedis with a non-Redis URL succeeded")
 	}
 }
+
+// TestRedisBadURLHidesPassword: a URL that does not parse is reported
+// without the password it carries.
+func TestRedisBadURLHidesPassword(t *testing.T) {
+	_, err := broker.NewRedis(context.Background(), "redis://:hunter2@127.0.0.1:6379/\x00")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error: %v", err)
+	}
+}

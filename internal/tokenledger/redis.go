@@ -40,6 +40,10 @@ func New(client redis.UniversalClient, prefix string) *Redis {
 func Open(ctx context.Context, rawURL, prefix string) (*Redis, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error quotes the URL, password and all
+		}
 		return nil, fmt.Errorf("tokenledger: redis URL %s: %w", redact(rawURL), err)
 	}
 	c := redis.NewClient(opt)

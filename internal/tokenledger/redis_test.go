@@ -90,4 +90,8 @@ func TestOpenUnreachable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unreachable") || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("Open to a closed port: %v", err)
 	}
+	// A URL that does not parse is reported without its password.
+	if _, err := tokenledger.Open(ctx, "redis://:hunter2@127.0.0.1:6379/\x00", "p"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("Open with a bad URL: %v", err)
+	}
 }
