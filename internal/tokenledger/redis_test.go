@@ -44,7 +44,19 @@ func open(t *testing.T, url, prefix string) *tokenledger.Redis {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		l.Close()
+		// The entries would expire within the hour anyway; don't leave
+		// them in a Redis that other runs share.
+		opt, _ := redis.ParseURL(url)
+		c := redis.NewClient(opt)
+		defer c.Close()
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+":*", 100).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
 	return l
 }
 
