@@ -18,12 +18,13 @@ import (
 
 // Lock order (a lock may only be taken while holding locks to its left):
 //
-//	Gateway.mu → broker.Memory.mu            (Subscribe)
 //	Gateway.mu → room.mu → conn.mu
 //	broker.topic.pubMu → room.mu → conn.mu   (a broker handler runs room.handle)
 //	room.rateMu, Gateway.modMu: leaves, nothing is taken while holding them
 //
-// Nothing publishes to the broker while holding room.mu or conn.mu, and no
+// Broker Subscribe and unsubscribe run without Gateway.mu (a Redis round
+// trip must not stall the node). Nothing publishes to the broker while
+// holding room.mu or conn.mu, and no
 // lock is ever held across a socket write: writers copy what they need under
 // conn.mu and write after releasing it.
 

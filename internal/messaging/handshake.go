@@ -155,18 +155,15 @@ var errClosing = errors.New("messaging: gateway is shutting down")
 // the broker's error. On success the caller must call start or teardown.
 func (g *Gateway) register(c *conn, rm *chat.Room) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.closing {
+		g.mu.Unlock()
 		return errClosing
 	}
 	r := g.rooms[rm.ID]
-	if r == nil {
+	first := r == nil
+	if first {
 		r = newRoom(g, rm.ID)
-		unsub, err := g.broker.Subscribe(rm.ID, r.handle)
-		if err != nil {
-			return err
-		}
-		r.unsubscribe = unsub
+		r.subscribed = make(chan struct{})
 		g.rooms[rm.ID] = r
 	}
 	// The stored room is the freshest view of its limits.
@@ -175,6 +172,32 @@ func (g *Gateway) register(c *conn, rm *chat.Room) error {
 	c.room = r
 	r.join(c)
 	g.readers.Add(1)
+	g.mu.Unlock()
+
+	// Subscribing can take a broker round trip (Redis), so it happens
+	// outside g.mu: one slow subscription must not stall every handshake
+	// and disconnect of the node. Connections that join the room meanwhile
+	// wait for it, because a connection must be subscribed before its 101
+	// goes out or it could miss a broadcast sent right after.
+	if first {
+		r.unsubscribe, r.subErr = g.broker.Subscribe(rm.ID, r.handle)
+		if r.subErr != nil {
+			// Later handshakes start over with a fresh room.
+			g.mu.Lock()
+			if g.rooms[rm.ID] == r {
+				delete(g.rooms, rm.ID)
+			}
+			g.mu.Unlock()
+		}
+		close(r.subscribed) // publishes unsubscribe and subErr to waiters
+	} else {
+		<-r.subscribed
+	}
+	if r.subErr != nil {
+		g.detach(c)
+		g.readers.Done()
+		return r.subErr
+	}
 	return nil
 }
 

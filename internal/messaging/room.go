@@ -53,10 +53,15 @@ type room struct {
 	head atomic.Uint64
 	ring atomic.Pointer[ring]
 
-	mu           sync.Mutex // guards the fields below
-	conns        []*conn    // conn.idx is its position
-	closed       bool       // removed from the gateway; drops late broker messages
-	unsubscribe  func()
+	mu          sync.Mutex // guards the fields below
+	conns       []*conn    // conn.idx is its position
+	closed      bool       // removed from the gateway; drops late broker messages
+	unsubscribe func()
+	// subscribed is closed once the broker subscription attempt of the
+	// room's first connection finished; unsubscribe and subErr are set
+	// before and only read after it.
+	subscribed   chan struct{}
+	subErr       error
 	lastFlush    time.Time
 	flushPending bool // frames were published since the last flush started
 	flushing     bool // a flush is walking the connections (see flush)
