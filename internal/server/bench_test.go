@@ -27,6 +27,7 @@ func BenchmarkCreateChatToken(b *testing.B) {
 	signer := v4.NewSigner()
 	creds := aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: testSecretKey}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

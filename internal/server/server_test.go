@@ -3,11 +3,13 @@ package server
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
@@ -141,5 +143,22 @@ func TestMetricsEndpoint(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// A client connection that never sends a request (a pre-dialed keep-alive
+// slot) must not turn a graceful shutdown into a failure: when the bound
+// passes, the server closes what is left and stops cleanly.
+func TestShutdownWithUnusedConnection(t *testing.T) {
+	ts := startServer(t, "", func(c *config.Config) { c.ShutdownTimeout = 500 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	ts.Stop() // fails the test if Run returns an error
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("shutdown took %v with a 500ms bound", took)
 	}
 }
