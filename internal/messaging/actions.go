@@ -130,21 +130,7 @@ func remoteIP(a net.Addr) string {
 }
 
 func (c *conn) deleteMessage(req *clientRequest, now time.Time) {
-	if c.caps&capDeleteMessage == 0 {
-		c.forbidden(req, chat.CapabilityDeleteMessage)
-		return
-	}
-	if msg := checkField("Id", req.ID, maxIDLength); msg != "" {
-		c.sendError(req.RequestID, "", codeBadRequest, msg)
-		return
-	}
-	if n := utf8.RuneCountInString(req.Reason); n > maxReasonLength {
-		c.sendError(req.RequestID, "", codeBadRequest, fmt.Sprintf("Reason must be at most %d characters, got %d", maxReasonLength, n))
-		return
-	}
-	if !c.g.allowModeration(now) {
-		c.sendError(req.RequestID, "", codeTooManyRequests,
-			fmt.Sprintf("Too many moderation requests: at most %d per second", c.g.opts.ModerationRatePerSecond))
+	if !c.moderationAllowed(req, now, capDeleteMessage, chat.CapabilityDeleteMessage, "Id", req.ID) {
 		return
 	}
 	id := newID()
@@ -153,21 +139,7 @@ func (c *conn) deleteMessage(req *clientRequest, now time.Time) {
 }
 
 func (c *conn) disconnectUser(req *clientRequest, now time.Time) {
-	if c.caps&capDisconnectUser == 0 {
-		c.forbidden(req, chat.CapabilityDisconnectUser)
-		return
-	}
-	if msg := checkField("UserId", req.UserID, maxIDLength); msg != "" {
-		c.sendError(req.RequestID, "", codeBadRequest, msg)
-		return
-	}
-	if n := utf8.RuneCountInString(req.Reason); n > maxReasonLength {
-		c.sendError(req.RequestID, "", codeBadRequest, fmt.Sprintf("Reason must be at most %d characters, got %d", maxReasonLength, n))
-		return
-	}
-	if !c.g.allowModeration(now) {
-		c.sendError(req.RequestID, "", codeTooManyRequests,
-			fmt.Sprintf("Too many moderation requests: at most %d per second", c.g.opts.ModerationRatePerSecond))
+	if !c.moderationAllowed(req, now, capDisconnectUser, chat.CapabilityDisconnectUser, "UserId", req.UserID) {
 		return
 	}
 	if err := c.g.disconnectUser(c.g.ctx, c.room.id, req.RequestID, req.UserID, req.Reason); err != nil {
@@ -183,6 +155,30 @@ func (c *conn) publish(req *clientRequest, id string, frame []byte) {
 		c.g.log.Error("messaging: publish failed", "room", c.room.id, "err", err)
 		c.sendError(req.RequestID, id, codeInternal, "Internal error: the request could not be delivered")
 	}
+}
+
+// moderationAllowed runs the checks DELETE_MESSAGE and DISCONNECT_USER share —
+// capability (403), the target field and the reason (400), the gateway-wide
+// moderation rate (429) — and answers the client itself when one fails.
+func (c *conn) moderationAllowed(req *clientRequest, now time.Time, need capSet, capability, field, value string) bool {
+	if c.caps&need == 0 {
+		c.forbidden(req, capability)
+		return false
+	}
+	if msg := checkField(field, value, maxIDLength); msg != "" {
+		c.sendError(req.RequestID, "", codeBadRequest, msg)
+		return false
+	}
+	if n := utf8.RuneCountInString(req.Reason); n > maxReasonLength {
+		c.sendError(req.RequestID, "", codeBadRequest, fmt.Sprintf("Reason must be at most %d characters, got %d", maxReasonLength, n))
+		return false
+	}
+	if !c.g.allowModeration(now) {
+		c.sendError(req.RequestID, "", codeTooManyRequests,
+			fmt.Sprintf("Too many moderation requests: at most %d per second", c.g.opts.ModerationRatePerSecond))
+		return false
+	}
+	return true
 }
 
 func checkField(name, v string, maxLen int) string {

@@ -95,4 +95,3 @@ func TestFailedSubscribeRefusesThenRecovers(t *testing.T) {
 	c := e.connect(t, "room1", "u")
 	c.close()
 }
-
