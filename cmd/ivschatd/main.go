@@ -15,6 +15,7 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/server"
+	"github.com/ivschatd/ivschatd/internal/token"
 )
 
 func main() {
@@ -28,6 +29,9 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "rotate-token-key" {
+		return rotateTokenKey(args[1:], os.Stdout, stderr)
+	}
 	cfg, err := config.Load(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
@@ -50,4 +54,34 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// rotateTokenKey adds a new newest key to the chat-token key ring in the data
+// dir. New tokens are sealed with it once the server restarts; tokens sealed
+// with older keys keep opening, since every key stays in the ring.
+func rotateTokenKey(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ivschatd rotate-token-key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", envOr("IVSCHATD_DATA_DIR", "./data"), "data directory of the server (env IVSCHATD_DATA_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kr, err := token.LoadOrCreateKeyring(server.KeyringPath(*dataDir))
+	if err != nil {
+		return err
+	}
+	key, err := kr.Rotate()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new chat-token key %s added to %s (%d keys); restart the server to seal new tokens with it\n",
+		key.ID, server.KeyringPath(*dataDir), len(kr.Keys()))
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
 }

@@ -26,11 +26,13 @@ const (
 
 // testServer is an ivschatd running in-process on a loopback port.
 type testServer struct {
-	t      testing.TB
-	cfg    config.Config
-	URL    string
-	cancel context.CancelFunc
-	done   chan error
+	t   testing.TB
+	cfg config.Config
+	URL string
+	// messagingURL is set when the config asks for a separate chat listener.
+	messagingURL string
+	cancel       context.CancelFunc
+	done         chan error
 }
 
 // startServer runs a server on a fresh data dir (or dataDir, to restart on an
@@ -62,6 +64,9 @@ func startServer(t testing.TB, dataDir string, edit func(*config.Config)) *testS
 		t.Fatalf("server.New: %v", err)
 	}
 	ts := &testServer{t: t, cfg: cfg, URL: "http://" + srv.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	if a := srv.MessagingAddr(); a != nil {
+		ts.messagingURL = "http://" + a.String()
+	}
 	go func() { ts.done <- srv.Run(ctx) }()
 	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		resp, err := http.Get(ts.URL + "/healthz")

@@ -199,6 +199,9 @@ func writeCoalesce(d time.Duration) time.Duration {
 	return d
 }
 
+// KeyringPath is where the chat-token key ring of a data dir lives.
+func KeyringPath(dataDir string) string { return filepath.Join(dataDir, keyringFile) }
+
 func openKeyring(cfg config.Config) (*token.Keyring, error) {
 	if len(cfg.TokenKeys) > 0 {
 		keys := make([]token.Key, 0, len(cfg.TokenKeys))
@@ -211,7 +214,7 @@ func openKeyring(cfg config.Config) (*token.Keyring, error) {
 		}
 		return token.NewKeyring(keys...)
 	}
-	kr, err := token.LoadOrCreateKeyring(filepath.Join(cfg.DataDir, keyringFile))
+	kr, err := token.LoadOrCreateKeyring(KeyringPath(cfg.DataDir))
 	if err != nil {
 		return nil, fmt.Errorf("chat token key ring: %w", err)
 	}
@@ -346,6 +349,15 @@ func isWebSocketUpgrade(r *http.Request) bool {
 
 // Addr is the control-plane listener's address.
 func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// MessagingAddr is the separate WebSocket listener's address, or nil when
+// chat shares the main listener.
+func (s *Server) MessagingAddr() net.Addr {
+	if s.wsLis == nil {
+		return nil
+	}
+	return s.wsLis.Addr()
+}
 
 // Run serves until ctx ends, then shuts down: new requests are refused,
 // WebSocket connections are closed with 1001, in-flight requests finish, and

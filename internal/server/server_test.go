@@ -162,3 +162,19 @@ func TestShutdownWithUnusedConnection(t *testing.T) {
 		t.Errorf("shutdown took %v with a 500ms bound", took)
 	}
 }
+
+// With --messaging-listen, chat connections are served on their own address.
+func TestSeparateMessagingListener(t *testing.T) {
+	ts := startServer(t, "", func(c *config.Config) { c.MessagingListen = "127.0.0.1:0" })
+	if ts.messagingURL == "" {
+		t.Fatal("no messaging address")
+	}
+	c := ts.client()
+	room := createRoom(t, c, "split")
+	tok, err := c.CreateChatToken(ctxT(t), &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dialChat(t, ts.messagingURL, *tok.Token)
+	conn.Close()
+}
