@@ -36,6 +36,12 @@ func (f *firehoseEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"__type":"ServiceUnavailableException","message":"down"}`, http.StatusServiceUnavailable)
 		return
 	}
+	if r.Header.Get("X-Amz-Target") == "Firehose_20150804.DescribeDeliveryStream" {
+		// The destination check of CreateLoggingConfiguration.
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		fmt.Fprint(w, `{"DeliveryStreamDescription":{"DeliveryStreamName":"chat-stream","DeliveryStreamStatus":"ACTIVE"}}`)
+		return
+	}
 	if r.Header.Get("X-Amz-Target") != "Firehose_20150804.PutRecordBatch" {
 		http.Error(w, "unexpected target "+r.Header.Get("X-Amz-Target"), http.StatusBadRequest)
 		return
@@ -78,13 +84,13 @@ func (f *firehoseEndpoint) missing(ids []string) []string {
 	return out
 }
 
-// TestChatLogSurvivesSIGKILL: with the Firehose destination down, clients
+// TestChatLogSurvivesSIGKILL: the Firehose destination is up when the logging
+// configuration is created, then goes down; clients
 // exchange messages (each one received by a client), the server is killed with
 // SIGKILL, the destination comes back, the server restarts on the same data
 // dir, and every record any client received arrives, counted by record ID.
 func TestChatLogSurvivesSIGKILL(t *testing.T) {
 	fh := &firehoseEndpoint{ids: map[string]int{}}
-	fh.down.Store(true)
 	endpoint := httptest.NewServer(fh)
 	defer endpoint.Close()
 
@@ -107,6 +113,10 @@ func TestChatLogSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if lc.State != types.CreateLoggingConfigurationStateActive {
+		t.Fatalf("logging configuration %s with the destination up", lc.State)
+	}
+	fh.down.Store(true) // the outage starts
 	tok, err := c.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u"),
 		Capabilities: []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage}})
 	if err != nil {
