@@ -3,6 +3,8 @@
 # fuzz seed corpora, race detector), Node (AWS SDK for JavaScript v3 and v2,
 # the official amazon-ivs-chat-messaging client) and Python (boto3).
 #
+# The aws CLI round trip runs when the aws CLI is installed.
+#
 # PostgreSQL/Redis tests run when IVSCHATD_TEST_POSTGRES_URL / IVSCHATD_TEST_REDIS_URL
 # are set and skip with a message otherwise. The Python check needs Debian's
 # python3-boto3; without it, it is skipped unless CI=true.
@@ -28,4 +30,11 @@ elif [ "${CI:-}" = "true" ]; then
 	exit 1
 else
 	echo "skipped: python3-boto3 not installed (apt-get install python3-boto3)"
+fi
+
+echo "== aws CLI round trip (test/cli)"
+if command -v aws >/dev/null 2>&1; then
+	test/cli/roundtrip.sh
+else
+	echo "skipped: the aws CLI is not installed"
 fi

@@ -33,7 +33,12 @@ func loadOrCreateCredentials(dir string) (key config.AccessKey, path string, cre
 		return key, path, false, err
 	}
 	key = config.AccessKey{AccessKeyID: "AKID" + randomUpper(16), SecretAccessKey: randomSecret()}
-	data, _ = json.MarshalIndent(key, "", "  ")
+	// Only the pair: a generated key has full access, so there is no policy
+	// to write.
+	data, _ = json.MarshalIndent(struct {
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+	}{key.AccessKeyID, key.SecretAccessKey}, "", "  ")
 	if err := writeNewFile(path, append(data, '\n')); err != nil {
 		return key, path, false, err
 	}
