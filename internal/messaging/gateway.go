@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +115,12 @@ type Options struct {
 	// Recorder, when set, durably records every MESSAGE and EVENT before it
 	// is broadcast (chat logging).
 	Recorder Recorder
+
+	// TrustedProxies are the addresses of proxies (TLS-terminating load
+	// balancers) whose X-Forwarded-For header names the client's address;
+	// from anyone else the header is ignored. The client address is what
+	// review handlers get as Sender.Ip.
+	TrustedProxies []netip.Prefix
 }
 
 func (o *Options) setDefaults() {
