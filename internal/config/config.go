@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -59,6 +60,9 @@ type Config struct {
 	PingInterval         time.Duration
 	IdleTimeout          time.Duration
 	RequestRatePerSecond int
+
+	// TrustedProxies may set the client address with X-Forwarded-For.
+	TrustedProxies prefixList
 
 	// Message review handlers.
 	ReviewTimeout       time.Duration
@@ -166,6 +170,7 @@ var settings = []setting{
 	{"ping-interval", "pingInterval", "how often chat connections are pinged", func(c *Config) flag.Value { return (*durationValue)(&c.PingInterval) }},
 	{"idle-timeout", "idleTimeout", "a chat connection silent (no pong) this long is dropped", func(c *Config) flag.Value { return (*durationValue)(&c.IdleTimeout) }},
 	{"request-rate", "requestRate", "requests per second each chat connection may make", func(c *Config) flag.Value { return (*intValue)(&c.RequestRatePerSecond) }},
+	{"trusted-proxies", "trustedProxies", "comma-separated IPs or CIDRs of proxies whose X-Forwarded-For names the client (review handlers' Sender.Ip)", func(c *Config) flag.Value { return &c.TrustedProxies }},
 	{"review-timeout", "reviewTimeout", "how long a message review handler may take before its fallbackResult applies", func(c *Config) flag.Value { return (*durationValue)(&c.ReviewTimeout) }},
 	{"review-webhook-secret", "reviewWebhookSecret", "HMAC secret that signs webhook review requests (default: generated into the data dir)", func(c *Config) flag.Value { return (*stringValue)(&c.ReviewWebhookSecret) }},
 	{"lambda-endpoint", "lambdaEndpoint", "Lambda Invoke endpoint for Lambda-ARN review handlers (default: AWS)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaEndpoint) }},
@@ -400,6 +405,38 @@ func (b *boolValue) Set(v string) error {
 }
 func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
 func (b *boolValue) IsBoolFlag() bool { return true }
+
+// prefixList is a comma-separated list of IP addresses and CIDR prefixes.
+type prefixList []netip.Prefix
+
+func (l *prefixList) Set(v string) error {
+	var out prefixList
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return fmt.Errorf("%q is not an IP address or CIDR prefix", part)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	*l = out
+	return nil
+}
+
+func (l *prefixList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
 
 type durationValue time.Duration
 

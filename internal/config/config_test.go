@@ -113,3 +113,16 @@ func TestUsageNamesEnvAndDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	cfg, err := Load([]string{"--trusted-proxies", "10.0.0.0/8, 127.0.0.1,::1, 192.168.1.7/24"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.TrustedProxies.String(); got != "10.0.0.0/8,127.0.0.1/32,::1/128,192.168.1.0/24" {
+		t.Errorf("trusted proxies = %s", got)
+	}
+	if _, err := Load([]string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "proxy.local") {
+		t.Errorf("bad entry: %v", err)
+	}
+}

@@ -2,7 +2,6 @@ package messaging
 
 import (
 	"fmt"
-	"net"
 	"time"
 	"unicode/utf8"
 
@@ -109,24 +108,9 @@ func (c *conn) review(h *reviewHandler, req *clientRequest, id string, maxLen in
 		MessageID:        id,
 		RoomARN:          h.roomARN,
 		Attributes:       req.Attributes,
-		Sender:           review.Sender{UserID: c.userID, Attributes: c.attrs, IP: remoteIP(c.nc.RemoteAddr())},
+		Sender:           review.Sender{UserID: c.userID, Attributes: c.attrs, IP: c.ip},
 		MaxContentLength: maxLen,
 	})
-}
-
-// remoteIP is the connection's peer address without the port.
-func remoteIP(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	if tcp, ok := a.(*net.TCPAddr); ok {
-		return tcp.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
 }
 
 func (c *conn) deleteMessage(req *clientRequest, now time.Time) {

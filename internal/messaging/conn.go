@@ -49,6 +49,7 @@ type conn struct {
 	userID string
 	sender []byte            // pre-encoded Sender object of this user's messages
 	attrs  map[string]string // token attributes, for review requests; read-only
+	ip     string            // client address for review requests (see clientIP)
 	caps   capSet
 
 	sessionTimer *time.Timer

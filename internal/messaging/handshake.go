@@ -98,6 +98,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// that. Until start, no writer runs (writing is held), so queued frames
 	// cannot overtake the 101 response.
 	c := newConn(g, &claims)
+	c.ip = clientIP(r, g.opts.TrustedProxies)
 	if err := g.register(c, room); err != nil {
 		g.active.Add(-1)
 		if errors.Is(err, errClosing) {

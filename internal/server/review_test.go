@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/review"
 )
 
@@ -99,5 +101,55 @@ func readFrame(t *testing.T, conn net.Conn) map[string]any {
 			t.Fatalf("frame %q: %v", data, err)
 		}
 		return m
+	}
+}
+
+// Behind a trusted proxy, review handlers see the client's address from
+// X-Forwarded-For; without the proxy being trusted the header is ignored.
+func TestReviewSenderIPBehindProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted string
+		want    string
+	}{{"trusted", "127.0.0.1", "198.51.100.7"}, {"not trusted", "", "127.0.0.1"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := make(chan string, 1)
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var in struct{ Sender struct{ Ip string } }
+				json.NewDecoder(r.Body).Decode(&in)
+				seen <- in.Sender.Ip
+				io.WriteString(w, `{"ReviewResult":"ALLOW"}`)
+			}))
+			defer hook.Close()
+			ts := startServer(t, "", func(c *config.Config) {
+				if tc.trusted != "" {
+					c.TrustedProxies.Set(tc.trusted)
+				}
+			})
+			c := ts.client()
+			room, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, _ := c.CreateChatToken(ctxT(t), &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u"),
+				Capabilities: []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage}})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			d := ws.Dialer{Protocols: []string{*tok.Token}, Header: ws.HandshakeHeaderHTTP(http.Header{"X-Forwarded-For": {"198.51.100.7"}})}
+			conn, _, _, err := d.Dial(ctx, strings.Replace(ts.URL, "http://", "ws://", 1)+"/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			send(t, conn, `{"Action":"SEND_MESSAGE","Content":"hi"}`)
+			select {
+			case ip := <-seen:
+				if ip != tc.want {
+					t.Errorf("Sender.Ip = %q, want %q", ip, tc.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the review handler was not called")
+			}
+		})
 	}
 }

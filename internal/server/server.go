@@ -105,6 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.metrics.Register(metrics.Review(reviewer.Stats))
 	opts := messaging.Options{
 		Reviewer:             reviewer,
+		TrustedProxies:       cfg.TrustedProxies,
 		Recorder:             s.chatlog,
 		Logger:               log.With("component", "messaging"),
 		Tokens:               s.keyring,
