@@ -13,6 +13,7 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/ratelimit"
 	"github.com/ivschatd/ivschatd/internal/review"
 	"github.com/ivschatd/ivschatd/internal/token"
 )
@@ -22,6 +23,8 @@ import (
 //	Gateway.mu → room.mu → conn.mu
 //	broker.topic.pubMu → room.mu → conn.mu   (a broker handler runs room.handle)
 //	room.rateMu, Gateway.modMu: leaves, nothing is taken while holding them
+//
+// Options.RoomLimiter is called without any lock held (a Redis round trip).
 //
 // Broker Subscribe and unsubscribe run without Gateway.mu (a Redis round
 // trip must not stall the node). Nothing publishes to the broker while
@@ -116,6 +119,16 @@ type Options struct {
 	// is broadcast (chat logging).
 	Recorder Recorder
 
+	// RoomLimiter, when set, holds the room-wide message rates (key
+	// room:<roomID>, each room's current maximumMessageRatePerSecond) and
+	// the gateway-wide moderation rate (key moderation) for every node that
+	// shares it: cluster mode passes a ratelimit.Redis so that N nodes
+	// together accept a room's rate, not N times it. Nil: each node keeps
+	// its own buckets in process, with no call and no allocation per
+	// message. When the limiter fails, the node's own buckets decide (see
+	// allowShared).
+	RoomLimiter ratelimit.Limiter
+
 	// TrustedProxies are the addresses of proxies (TLS-terminating load
 	// balancers) whose X-Forwarded-For header names the client's address;
 	// from anyone else the header is ignored. The client address is what
@@ -188,6 +201,11 @@ type Gateway struct {
 
 	modMu     sync.Mutex // guards modBucket
 	modBucket bucket
+
+	// Failures of Options.RoomLimiter, and when one was last logged
+	// (UnixNano), so an outage logs one line per limiterLogEvery.
+	limiterFailures atomic.Uint64
+	limiterLogged   atomic.Int64
 
 	// readers tracks one reader goroutine per connection, so Shutdown can
 	// wait for every connection to end.
@@ -394,8 +412,14 @@ func frameType(payload []byte) string {
 	return "EVENT"
 }
 
-// allowModeration takes one token of the gateway-wide moderation rate.
+// allowModeration takes one token of the gateway-wide moderation rate,
+// cluster-wide when there is a RoomLimiter (like allowMessage).
 func (g *Gateway) allowModeration(now time.Time) bool {
+	if g.opts.RoomLimiter != nil {
+		if ok, err := g.allowShared("moderation", g.opts.ModerationRatePerSecond, now); err == nil {
+			return ok
+		}
+	}
 	g.modMu.Lock()
 	defer g.modMu.Unlock()
 	return g.modBucket.allow(now, g.opts.ModerationRatePerSecond)

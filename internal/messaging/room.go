@@ -153,11 +153,19 @@ func (r *room) refreshHandler() {
 	r.setHandler(rm, true)
 }
 
-// allowMessage takes one token of the room-wide message rate.
+// allowMessage takes one token of the room-wide message rate: from the
+// cluster-wide limiter when there is one (key room:<id>), else, or when it
+// fails, from this node's bucket (see Gateway.allowShared).
 func (r *room) allowMessage(now time.Time) bool {
+	rate := int(r.maxRate.Load())
+	if r.g.opts.RoomLimiter != nil {
+		if ok, err := r.g.allowShared("room:"+r.id, rate, now); err == nil {
+			return ok
+		}
+	}
 	r.rateMu.Lock()
 	defer r.rateMu.Unlock()
-	return r.rate.allow(now, int(r.maxRate.Load()))
+	return r.rate.allow(now, rate)
 }
 
 // ringSize is large enough that a connection within QueueLimit of head is
