@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/token"
@@ -204,4 +207,135 @@ func TestClusterRedisUnreachable(t *testing.T) {
 	if !strings.Contains(err.Error(), "cluster mode") || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("error does not say what is wrong: %v", err)
 	}
+}
+
+// TestClusterRoomRateLimit: a room's maximumMessageRatePerSecond holds for
+// the cluster, not per node. Two senders on two nodes each send the room's
+// whole budget at once; together they get exactly the budget, and a second
+// later the budget is back.
+func TestClusterRoomRateLimit(t *testing.T) {
+	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
+	redisURL := os.Getenv("IVSCHATD_TEST_REDIS_URL")
+	if pgURL == "" || redisURL == "" {
+		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the cluster test")
+	}
+	schema := freshSchema(t, pgURL)
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb [6]byte
+	rand.Read(rb[:])
+	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
+	node := func() *testServer {
+		return startServer(t, "", func(c *config.Config) {
+			c.PostgresURL = withSearchPath(pgURL, schema)
+			c.TokenKeys = []string{key.SecretString()}
+			c.RedisURL = redisURL
+			c.RedisPrefix = prefix
+		})
+	}
+	a, b := node(), node()
+	const rate = 5
+	room, err := a.client().CreateRoom(ctxT(t), &ivschat.CreateRoomInput{
+		Name: aws.String("rate"), MaximumMessageRatePerSecond: aws.Int32(rate),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chatToken := func(user string) string {
+		t.Helper()
+		out, err := a.client().CreateChatToken(ctxT(t), &ivschat.CreateChatTokenInput{
+			RoomIdentifier: room.Arn, UserId: aws.String(user), Capabilities: toCaps([]string{"SEND_MESSAGE"}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.Token
+	}
+	onA := dialChat(t, a.URL, chatToken("on-a"))
+	defer onA.Close()
+	onB := dialChat(t, b.URL, chatToken("on-b"))
+	defer onB.Close()
+
+	// burst sends n messages from each sender at the same moment and
+	// returns how many of each sender's were accepted; every other one
+	// must have been refused with ERROR 429.
+	round := 0
+	burst := func(n int) (acceptedA, acceptedB int) {
+		t.Helper()
+		round++
+		ids := func(who string) []string {
+			out := make([]string, n)
+			for i := range out {
+				out[i] = fmt.Sprintf("%s-%d-%d", who, round, i)
+			}
+			return out
+		}
+		idsA, idsB := ids("a"), ids("b")
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for conn, ids := range map[net.Conn][]string{onA: idsA, onB: idsB} {
+			wg.Go(func() {
+				<-start
+				for _, id := range ids {
+					if err := wsutil.WriteClientText(conn, []byte(`{"Action":"SEND_MESSAGE","RequestId":"`+id+`","Content":"x"}`)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		return outcomes(t, onA, idsA), outcomes(t, onB, idsB)
+	}
+
+	if gotA, gotB := burst(rate); gotA+gotB != rate {
+		t.Fatalf("%d messages from each node at once into a room of %d/s: %d accepted on A + %d on B, want %d in all", rate, rate, gotA, gotB, rate)
+	}
+	// A second refills the room's bucket completely (and no more).
+	time.Sleep(1100 * time.Millisecond)
+	if gotA, gotB := burst(rate); gotA+gotB != rate {
+		t.Fatalf("a second later: %d accepted on A + %d on B, want %d in all", gotA, gotB, rate)
+	}
+}
+
+// outcomes reads conn's frames until each of its requests ids was answered
+// (a MESSAGE carrying the RequestId, or an ERROR, which must be 429) and
+// returns how many were accepted. MESSAGEs sent by other connections are
+// skipped.
+func outcomes(t *testing.T, conn net.Conn, ids []string) (accepted int) {
+	t.Helper()
+	pending := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		pending[id] = true
+	}
+	for len(pending) > 0 {
+		raw := readText(t, conn)
+		var f struct {
+			Type, RequestId string
+			ErrorCode       int
+		}
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if !pending[f.RequestId] {
+			continue
+		}
+		delete(pending, f.RequestId)
+		switch {
+		case f.Type == "MESSAGE":
+			accepted++
+		case f.Type == "ERROR" && f.ErrorCode == 429:
+		default:
+			t.Fatalf("request %s: got %s, want a MESSAGE or ERROR 429", f.RequestId, raw)
+		}
+	}
+	return accepted
 }

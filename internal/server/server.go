@@ -27,6 +27,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/metrics"
+	"github.com/ivschatd/ivschatd/internal/ratelimit"
 	"github.com/ivschatd/ivschatd/internal/review"
 	"github.com/ivschatd/ivschatd/internal/sigv4"
 	"github.com/ivschatd/ivschatd/internal/store"
@@ -51,6 +52,7 @@ type Server struct {
 	gateway  *messaging.Gateway
 	broker   *broker.Redis      // nil unless cluster mode (--redis-url)
 	ledger   *tokenledger.Redis // nil unless cluster mode
+	limiter  *ratelimit.Redis   // nil unless cluster mode
 	chatlog  *chatlog.Pipeline
 	metrics  *metrics.Registry
 	handler  http.Handler
@@ -165,9 +167,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	return s, nil
 }
 
-// openCluster connects the broker and the token ledger to Redis. It fails
-// when Redis does not answer: a node that cannot reach the others must not
-// serve rooms whose traffic they would never see.
+// openCluster connects the broker, the token ledger and the room rate
+// limiter to Redis. It fails when Redis does not answer: a node that cannot
+// reach the others must not serve rooms whose traffic they would never see.
 func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error {
 	var err error
 	s.broker, err = broker.NewRedis(ctx, s.cfg.RedisURL,
@@ -179,14 +181,19 @@ func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error
 	if s.ledger, err = tokenledger.Open(ctx, s.cfg.RedisURL, s.cfg.RedisPrefix); err != nil {
 		return fmt.Errorf("cluster mode: %w", err)
 	}
-	opts.Broker, opts.Ledger = s.broker, s.ledger
+	// Room and moderation rates shared by all nodes (messaging falls back
+	// to each node's own buckets while Redis fails).
+	if s.limiter, err = ratelimit.OpenRedis(ctx, s.cfg.RedisURL, s.cfg.RedisPrefix); err != nil {
+		return fmt.Errorf("cluster mode: %w", err)
+	}
+	opts.Broker, opts.Ledger, opts.RoomLimiter = s.broker, s.ledger, s.limiter
 	if s.cfg.PostgresURL == "" {
 		s.log.Warn("cluster mode with SQLite: rooms live in this node's data dir only; use --postgres-url so every node sees them")
 	}
 	if len(s.cfg.TokenKeys) == 0 {
 		s.log.Warn("cluster mode without --token-keys: this node's key ring file seals chat tokens that other nodes cannot open")
 	}
-	s.log.Info("cluster mode: Redis broker and token ledger", "prefix", s.cfg.RedisPrefix)
+	s.log.Info("cluster mode: Redis broker, token ledger and room rate limits", "prefix", s.cfg.RedisPrefix)
 	return nil
 }
 
@@ -486,6 +493,12 @@ func (s *Server) close() error {
 			errs = append(errs, fmt.Errorf("redis token ledger: %w", err))
 		}
 		s.ledger = nil
+	}
+	if s.limiter != nil {
+		if err := s.limiter.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("redis rate limiter: %w", err))
+		}
+		s.limiter = nil
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
