@@ -248,6 +248,9 @@ type Stats struct {
 	IdleDisconnects         uint64
 	Published               uint64 // MESSAGE and EVENT frames published by this node
 	ErrorsSent              uint64
+	// LimiterFailures counts calls to the shared room/moderation limiter
+	// that failed, so this node's own buckets decided.
+	LimiterFailures uint64
 }
 
 // NewGateway checks opts and returns a running gateway.
@@ -296,6 +299,7 @@ func (g *Gateway) Stats() Stats {
 		IdleDisconnects:         g.stats.idle.Load(),
 		Published:               g.stats.published.Load(),
 		ErrorsSent:              g.stats.errorsSent.Load(),
+		LimiterFailures:         g.limiterFailures.Load(),
 	}
 }
 

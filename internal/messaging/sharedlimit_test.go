@@ -99,4 +99,7 @@ func TestRoomLimiterFailure(t *testing.T) {
 	if n := strings.Count(logs.String(), "shared rate limiter failed"); n != 1 {
 		t.Fatalf("%d warnings for 3 failures, want 1:\n%s", n, logs.String())
 	}
+	if n := e.g.Stats().LimiterFailures; n != 3 {
+		t.Errorf("Stats().LimiterFailures = %d, want 3", n)
+	}
 }

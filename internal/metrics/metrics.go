@@ -77,6 +77,7 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		counter("messaging_idle_disconnects_total", "Connections closed for missing pongs.", func(s messaging.Stats) float64 { return float64(s.IdleDisconnects) }),
 		counter("messaging_published_total", "MESSAGE and EVENT frames published by this node.", func(s messaging.Stats) float64 { return float64(s.Published) }),
 		counter("messaging_errors_sent_total", "ERROR frames sent to clients.", func(s messaging.Stats) float64 { return float64(s.ErrorsSent) }),
+		counter("messaging_shared_limiter_failures_total", "Shared (Redis) rate-limiter calls that failed; this node's own buckets decided.", func(s messaging.Stats) float64 { return float64(s.LimiterFailures) }),
 	})
 }
 
