@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ivschatd/ivschatd/internal/redisconn"
 )
 
 // Redis is the Broker for a cluster: every node publishes a room's messages
@@ -107,10 +108,6 @@ const healthCheckEvery = 15 * time.Second
 // node started with a wrong address fails at once instead of serving rooms
 // that no other node hears.
 func NewRedis(ctx context.Context, rawURL string, opts ...RedisOption) (*Redis, error) {
-	ropt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("broker: redis URL %s: %w", redactURL(rawURL), parseError(err))
-	}
 	b := &Redis{
 		chanPrefix: "ivschatd:room:",
 		log:        slog.Default(),
@@ -123,35 +120,17 @@ func NewRedis(ctx context.Context, rawURL string, opts ...RedisOption) (*Redis, 
 	for _, o := range opts {
 		o(b)
 	}
-	b.client = redis.NewClient(ropt)
-	if err := b.client.Ping(ctx).Err(); err != nil {
-		b.client.Close()
-		return nil, fmt.Errorf("broker: redis at %s is unreachable: %w", redactURL(rawURL), err)
+	client, err := redisconn.Open(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
+	b.client = client
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	// No channels yet: the PubSub connection is dialed by the receive loop
 	// and carries SUBSCRIBEs as rooms gain local connections.
 	b.ps = b.client.Subscribe(b.ctx)
 	go b.receiveLoop()
 	return b, nil
-}
-
-// parseError drops the URL that url.Error quotes, password and all.
-func parseError(err error) error {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return uerr.Err
-	}
-	return err
-}
-
-// redactURL hides a password in a URL that is about to be logged.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 func (b *Redis) channel(roomID string) string { return b.chanPrefix + roomID }

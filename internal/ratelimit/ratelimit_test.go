@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
 	"github.com/ivschatd/ivschatd/internal/ratelimit/ratelimittest"
+	"github.com/ivschatd/ivschatd/internal/redisconn"
 )
 
 func TestMemory(t *testing.T) {
@@ -75,12 +75,12 @@ func openRedis(t testing.TB, url, prefix string) *ratelimit.Redis {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	l, err := ratelimit.OpenRedis(ctx, url, prefix)
+	client, err := redisconn.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() }) // the keys expire within a second
-	return l
+	t.Cleanup(func() { client.Close() }) // the keys expire within a second
+	return ratelimit.NewRedis(client, prefix)
 }
 
 func TestRedis(t *testing.T) {
@@ -164,10 +164,6 @@ func TestRedisErrors(t *testing.T) {
 	cancel()
 	if ok, err := l.Allow(ctx, "a", 5, time.Now()); ok || err == nil {
 		t.Fatalf("canceled context: %v %v, want false and an error", ok, err)
-	}
-	_, err := ratelimit.OpenRedis(context.Background(), "redis://:secret@127.0.0.1:1/0", "p")
-	if err == nil || !strings.Contains(err.Error(), "unreachable") || strings.Contains(err.Error(), "secret") {
-		t.Fatalf("unreachable Redis: %v", err)
 	}
 }
 

@@ -2,9 +2,7 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,7 +24,6 @@ import (
 type Redis struct {
 	client    redis.UniversalClient
 	keyPrefix string
-	closer    func() error
 }
 
 // bucketScript is the token bucket of Memory's bucket, in microseconds of
@@ -64,37 +61,7 @@ return allowed
 
 // NewRedis returns a limiter that uses client and keys under prefix.
 func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, keyPrefix: prefix + ":rate:", closer: func() error { return nil }}
-}
-
-// OpenRedis connects to the Redis at rawURL, checks that it answers and
-// returns a limiter keyed under prefix that owns (and Close closes) the
-// connection.
-func OpenRedis(ctx context.Context, rawURL, prefix string) (*Redis, error) {
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error quotes the URL, password and all
-		}
-		return nil, fmt.Errorf("ratelimit: redis URL %s: %w", redact(rawURL), err)
-	}
-	c := redis.NewClient(opt)
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("ratelimit: redis at %s is unreachable: %w", redact(rawURL), err)
-	}
-	l := NewRedis(c, prefix)
-	l.closer = c.Close
-	return l, nil
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
+	return &Redis{client: client, keyPrefix: prefix + ":rate:"}
 }
 
 // Allow implements Limiter; now is ignored (see Redis). The script is sent
@@ -110,7 +77,3 @@ func (l *Redis) Allow(ctx context.Context, key string, perSecond int, _ time.Tim
 	}
 	return n == 1, nil
 }
-
-// Close closes the connection OpenRedis made; it does nothing for
-// NewRedis's limiters.
-func (l *Redis) Close() error { return l.closer() }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ivschatd/ivschatd/internal/api"
@@ -28,6 +29,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/metrics"
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
+	"github.com/ivschatd/ivschatd/internal/redisconn"
 	"github.com/ivschatd/ivschatd/internal/review"
 	"github.com/ivschatd/ivschatd/internal/sigv4"
 	"github.com/ivschatd/ivschatd/internal/store"
@@ -45,14 +47,15 @@ const (
 
 // Server is a running ivschatd.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    store.Store
-	keyring  *token.Keyring
-	gateway  *messaging.Gateway
-	broker   *broker.Redis      // nil unless cluster mode (--redis-url)
-	ledger   *tokenledger.Redis // nil unless cluster mode
-	limiter  *ratelimit.Redis   // nil unless cluster mode
+	cfg     config.Config
+	log     *slog.Logger
+	store   store.Store
+	keyring *token.Keyring
+	gateway *messaging.Gateway
+	broker  *broker.Redis // nil unless cluster mode (--redis-url)
+	// redis serves the token ledger and the rate limiter (the broker has its
+	// own connections for pub/sub); nil unless cluster mode.
+	redis    *redis.Client
 	chatlog  *chatlog.Pipeline
 	metrics  *metrics.Registry
 	handler  http.Handler
@@ -178,15 +181,14 @@ func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error
 	if err != nil {
 		return fmt.Errorf("cluster mode: %w", err)
 	}
-	if s.ledger, err = tokenledger.Open(ctx, s.cfg.RedisURL, s.cfg.RedisPrefix); err != nil {
+	if s.redis, err = redisconn.Open(ctx, s.cfg.RedisURL); err != nil {
 		return fmt.Errorf("cluster mode: %w", err)
 	}
+	opts.Broker = s.broker
+	opts.Ledger = tokenledger.New(s.redis, s.cfg.RedisPrefix)
 	// Room and moderation rates shared by all nodes (messaging falls back
 	// to each node's own buckets while Redis fails).
-	if s.limiter, err = ratelimit.OpenRedis(ctx, s.cfg.RedisURL, s.cfg.RedisPrefix); err != nil {
-		return fmt.Errorf("cluster mode: %w", err)
-	}
-	opts.Broker, opts.Ledger, opts.RoomLimiter = s.broker, s.ledger, s.limiter
+	opts.RoomLimiter = ratelimit.NewRedis(s.redis, s.cfg.RedisPrefix)
 	if s.cfg.PostgresURL == "" {
 		s.log.Warn("cluster mode with SQLite: rooms live in this node's data dir only; use --postgres-url so every node sees them")
 	}
@@ -488,17 +490,11 @@ func (s *Server) close() error {
 		}
 		s.broker = nil
 	}
-	if s.ledger != nil {
-		if err := s.ledger.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("redis token ledger: %w", err))
+	if s.redis != nil {
+		if err := s.redis.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("redis: %w", err))
 		}
-		s.ledger = nil
-	}
-	if s.limiter != nil {
-		if err := s.limiter.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("redis rate limiter: %w", err))
-		}
-		s.limiter = nil
+		s.redis = nil
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

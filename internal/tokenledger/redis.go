@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,42 +25,12 @@ const SkewMargin = time.Minute
 type Redis struct {
 	client    redis.UniversalClient
 	keyPrefix string
-	closer    func() error
 	now       func() time.Time
 }
 
 // New returns a ledger that uses client and keys under prefix.
 func New(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, keyPrefix: prefix + ":token:", closer: func() error { return nil }, now: time.Now}
-}
-
-// Open connects to the Redis at rawURL, checks that it answers and returns a
-// ledger keyed under prefix that owns (and Close closes) the connection.
-func Open(ctx context.Context, rawURL, prefix string) (*Redis, error) {
-	opt, err := redis.ParseURL(rawURL)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error quotes the URL, password and all
-		}
-		return nil, fmt.Errorf("tokenledger: redis URL %s: %w", redact(rawURL), err)
-	}
-	c := redis.NewClient(opt)
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("tokenledger: redis at %s is unreachable: %w", redact(rawURL), err)
-	}
-	l := New(c, prefix)
-	l.closer = c.Close
-	return l, nil
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
+	return &Redis{client: client, keyPrefix: prefix + ":token:", now: time.Now}
 }
 
 // Use implements messaging.Ledger.
@@ -79,6 +48,3 @@ func (l *Redis) Use(ctx context.Context, tokenID string, expires time.Time) (boo
 		return false, fmt.Errorf("tokenledger: use token: %w", err)
 	}
 }
-
-// Close closes the connection Open made; it does nothing for New's ledgers.
-func (l *Redis) Close() error { return l.closer() }

@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ivschatd/ivschatd/internal/messaging"
+	"github.com/ivschatd/ivschatd/internal/redisconn"
 	"github.com/ivschatd/ivschatd/internal/tokenledger"
 	"github.com/ivschatd/ivschatd/internal/tokenledger/ledgertest"
 )
@@ -40,21 +40,19 @@ func open(t *testing.T, url, prefix string) *tokenledger.Redis {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	l, err := tokenledger.Open(ctx, url, prefix)
+	client, err := redisconn.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	l := tokenledger.New(client, prefix)
 	t.Cleanup(func() {
-		l.Close()
+		defer client.Close()
 		// The entries would expire within the hour anyway; don't leave
 		// them in a Redis that other runs share.
-		opt, _ := redis.ParseURL(url)
-		c := redis.NewClient(opt)
-		defer c.Close()
 		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+":*", 100).Iterator()
+		iter := client.Scan(ctx, 0, prefix+":*", 100).Iterator()
 		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+			client.Del(ctx, iter.Val())
 		}
 	})
 	return l
@@ -92,18 +90,5 @@ func TestRedisLedgerKey(t *testing.T) {
 	want := exp.Add(tokenledger.SkewMargin)
 	if d := time.UnixMilli(int64(at / time.Millisecond)).Sub(want); d < -time.Second || d > time.Second {
 		t.Fatalf("entry expires at %v, want %v", time.UnixMilli(int64(at/time.Millisecond)), want)
-	}
-}
-
-func TestOpenUnreachable(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := tokenledger.Open(ctx, "redis://:secret@127.0.0.1:1/0", "p")
-	if err == nil || !strings.Contains(err.Error(), "unreachable") || strings.Contains(err.Error(), "secret") {
-		t.Fatalf("Open to a closed port: %v", err)
-	}
-	// A URL that does not parse is reported without its password.
-	if _, err := tokenledger.Open(ctx, "redis://:hunter2@127.0.0.1:6379/\x00", "p"); err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Fatalf("Open with a bad URL: %v", err)
 	}
 }
