@@ -25,7 +25,7 @@ func (c *conn) handleRequest(payload []byte, now time.Time) {
 	req, rerr := decodeClientFrame(payload)
 	// Malformed frames count too: the limit protects the server, whatever
 	// the frames contain.
-	if !c.reqRate.allow(now, c.g.opts.RequestRatePerSecond) {
+	if !c.reqRate.Allow(now, c.g.opts.RequestRatePerSecond) {
 		c.sendError(req.RequestID, "", codeTooManyRequests,
 			fmt.Sprintf("Too many requests: at most %d per second per connection", c.g.opts.RequestRatePerSecond))
 		return

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+
+	"github.com/ivschatd/ivschatd/internal/ratelimit"
 )
 
 // conn is one client connection: one room, one user session.
@@ -75,7 +77,7 @@ type conn struct {
 	dead       bool // the socket is closed
 
 	// Reader goroutine only.
-	reqRate bucket
+	reqRate ratelimit.Bucket
 	hdr     [ws.MaxHeaderSize - 2]byte
 }
 

@@ -85,22 +85,6 @@ func TestMemoryLedgerSingleUseAndExpiry(t *testing.T) {
 	}
 }
 
-func TestBucket(t *testing.T) {
-	var b bucket
-	now := time.Unix(0, 0)
-	for i := range 3 {
-		if !b.allow(now, 3) {
-			t.Fatalf("request %d refused", i)
-		}
-	}
-	if b.allow(now, 3) {
-		t.Fatal("fourth request allowed")
-	}
-	if !b.allow(now.Add(400*time.Millisecond), 3) {
-		t.Fatal("not refilled")
-	}
-}
-
 // FuzzDecodeClientFrame: the decoder never panics, and whatever it accepts
 // is a known action; errors are always 400.
 func FuzzDecodeClientFrame(f *testing.F) {

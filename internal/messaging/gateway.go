@@ -200,7 +200,7 @@ type Gateway struct {
 	closing bool
 
 	modMu     sync.Mutex // guards modBucket
-	modBucket bucket
+	modBucket ratelimit.Bucket
 
 	// Failures of Options.RoomLimiter, and when one was last logged
 	// (UnixNano), so an outage logs one line per limiterLogEvery.
@@ -426,7 +426,7 @@ func (g *Gateway) allowModeration(now time.Time) bool {
 	}
 	g.modMu.Lock()
 	defer g.modMu.Unlock()
-	return g.modBucket.allow(now, g.opts.ModerationRatePerSecond)
+	return g.modBucket.Allow(now, g.opts.ModerationRatePerSecond)
 }
 
 // snapshotRooms returns the rooms that have connections now.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/ratelimit"
 )
 
 // room is one chat room's connections on this node and the shared log of the
@@ -45,8 +46,8 @@ type room struct {
 	// next message like the limits; nil means no review.
 	handler atomic.Pointer[reviewHandler]
 
-	rateMu sync.Mutex // guards rate
-	rate   bucket     // room-wide SEND_MESSAGE rate across all senders
+	rateMu sync.Mutex       // guards rate
+	rate   ratelimit.Bucket // room-wide SEND_MESSAGE rate across all senders
 
 	// head is the sequence number the next broadcast gets; frames below it
 	// are in the ring. Written under mu, read lock-free by writers.
@@ -165,7 +166,7 @@ func (r *room) allowMessage(now time.Time) bool {
 	}
 	r.rateMu.Lock()
 	defer r.rateMu.Unlock()
-	return r.rate.allow(now, rate)
+	return r.rate.Allow(now, rate)
 }
 
 // ringSize is large enough that a connection within QueueLimit of head is

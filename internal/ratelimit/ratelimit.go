@@ -36,7 +36,7 @@ type Limiter interface {
 // seen, so dropping it changes no decision.
 type Memory struct {
 	mu        sync.Mutex
-	buckets   map[string]*bucket
+	buckets   map[string]*Bucket
 	lastSweep time.Time
 }
 
@@ -56,7 +56,7 @@ func (m *Memory) Allow(_ context.Context, key string, perSecond int, now time.Ti
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.buckets == nil {
-		m.buckets = make(map[string]*bucket)
+		m.buckets = make(map[string]*Bucket)
 		m.lastSweep = now
 	}
 	if now.Sub(m.lastSweep) >= sweepEvery {
@@ -67,10 +67,10 @@ func (m *Memory) Allow(_ context.Context, key string, perSecond int, now time.Ti
 		if perSecond <= 0 {
 			return false, nil // no state worth keeping
 		}
-		b = new(bucket)
+		b = new(Bucket)
 		m.buckets[key] = b
 	}
-	return b.allow(now, perSecond), nil
+	return b.Allow(now, perSecond), nil
 }
 
 // Len reports how many keys the limiter holds (for tests and metrics).
@@ -89,14 +89,19 @@ func (m *Memory) sweep(now time.Time) {
 	}
 }
 
-// bucket is the token bucket of one key; the caller holds the lock. It is
-// the same arithmetic as messaging's bucket and the Redis script.
-type bucket struct {
+// Bucket is one token bucket allowing `rate` requests per second with a
+// burst of `rate`, the arithmetic Memory and the Redis script use per key. It
+// is not safe for concurrent use: callers hold the lock that guards it (or
+// own it, like a connection's reader goroutine). The rate is passed on every
+// call so a room's new maximumMessageRatePerSecond applies to the next request
+// without resetting anything. The zero value is a full bucket.
+type Bucket struct {
 	tokens float64
 	last   time.Time
 }
 
-func (b *bucket) allow(now time.Time, rate int) bool {
+// Allow takes a token if one is there.
+func (b *Bucket) Allow(now time.Time, rate int) bool {
 	if rate <= 0 {
 		return false
 	}
