@@ -12,6 +12,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Kind says what a Message asks subscribers to do.
@@ -25,8 +26,9 @@ const (
 	KindDisconnectUser
 	// KindCloseRoom ends every connection of the room (the room was deleted).
 	KindCloseRoom
-	// KindRoomUpdated tells subscribers that the room's limits changed; they
-	// apply MaxMessageLength and MaxMessageRate to connected clients at once.
+	// KindRoomUpdated tells subscribers that the room changed; they apply
+	// its limits and review handler, as of UpdateTime, to connected clients
+	// at once (a message older than what they know is ignored).
 	KindRoomUpdated
 )
 
@@ -40,9 +42,15 @@ type Message struct {
 	// UserID and Reason belong to KindDisconnectUser.
 	UserID string
 	Reason string
-	// MaxMessageLength and MaxMessageRate belong to KindRoomUpdated.
+	// The rest belongs to KindRoomUpdated: the room's limits and review
+	// handler (ReviewURI "" = none) as of its UpdateTime. A message from a
+	// node that predates versioned updates has a zero UpdateTime and no
+	// handler.
 	MaxMessageLength int
 	MaxMessageRate   int
+	UpdateTime       time.Time
+	ReviewURI        string
+	ReviewFallback   string
 }
 
 // Handler receives a room's messages. It is called for one room by one

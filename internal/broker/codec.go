@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // Wire encoding of a Message between nodes (the payload of a Redis PUBLISH):
@@ -16,11 +17,17 @@ import (
 //	reason   uvarint length, then the bytes
 //	maxLen   zig-zag varint (MaxMessageLength)
 //	maxRate  zig-zag varint (MaxMessageRate)
+//	updated  zig-zag varint (UpdateTime in Unix nanoseconds; 0 = zero time)
+//	review   uvarint length, then the bytes (ReviewURI)
+//	fallback uvarint length, then the bytes (ReviewFallback)
+//
+// The last three fields were appended after the first release; a message
+// that ends after maxRate (from an older node) decodes with them zero.
 //
 // Every field is written for every kind: an absent field costs one byte,
 // which is cheaper than a presence bitmap's branching and keeps the decoder
-// trivially total. A MESSAGE frame of n bytes therefore travels as n+6 or n+7
-// bytes. Bytes after the last field are ignored so that a later release can
+// trivially total. A MESSAGE frame of n bytes therefore travels as n+9 or
+// n+10 bytes. Bytes after the last field are ignored so that a later release can
 // append fields without a version bump (older nodes skip them during a
 // rolling upgrade); a changed meaning of an existing field needs a new
 // version byte, which older nodes refuse.
@@ -39,6 +46,15 @@ func appendMessage(dst []byte, m Message) []byte {
 	dst = append(dst, m.Reason...)
 	dst = binary.AppendVarint(dst, int64(m.MaxMessageLength))
 	dst = binary.AppendVarint(dst, int64(m.MaxMessageRate))
+	var updated int64
+	if !m.UpdateTime.IsZero() {
+		updated = m.UpdateTime.UnixNano()
+	}
+	dst = binary.AppendVarint(dst, updated)
+	dst = binary.AppendUvarint(dst, uint64(len(m.ReviewURI)))
+	dst = append(dst, m.ReviewURI...)
+	dst = binary.AppendUvarint(dst, uint64(len(m.ReviewFallback)))
+	dst = append(dst, m.ReviewFallback...)
 	return dst
 }
 
@@ -63,6 +79,13 @@ func decodeMessage(p string) (Message, error) {
 	m.Reason = d.bytes()
 	m.MaxMessageLength = d.int()
 	m.MaxMessageRate = d.int()
+	if d.p != "" {
+		if updated := d.int64(); updated != 0 {
+			m.UpdateTime = time.Unix(0, updated).UTC()
+		}
+		m.ReviewURI = d.bytes()
+		m.ReviewFallback = d.bytes()
+	}
 	if d.err != nil {
 		return Message{}, d.err
 	}
@@ -99,6 +122,15 @@ func (d *decoder) bytes() string {
 }
 
 func (d *decoder) int() int {
+	v := d.int64()
+	if v < math.MinInt || v > math.MaxInt {
+		d.err = fmt.Errorf("broker: integer %d out of range", v)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) int64() int64 {
 	if d.err != nil {
 		return 0
 	}
@@ -113,11 +145,7 @@ func (d *decoder) int() int {
 	if u&1 != 0 {
 		v = ^v
 	}
-	if v < math.MinInt || v > math.MaxInt {
-		d.err = fmt.Errorf("broker: integer %d out of range", v)
-		return 0
-	}
-	return int(v)
+	return v
 }
 
 // uvarint is binary.Uvarint over a string, so that decoding does not copy

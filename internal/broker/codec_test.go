@@ -2,8 +2,10 @@ package broker
 
 import (
 	"bytes"
+	"encoding/binary"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -14,6 +16,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Kind: KindCloseRoom},
 		{Kind: KindRoomUpdated, MaxMessageLength: 500, MaxMessageRate: 10},
 		{Kind: KindRoomUpdated, MaxMessageLength: -1, MaxMessageRate: 1 << 31},
+		{Kind: KindRoomUpdated, MaxMessageLength: 20, MaxMessageRate: 5,
+			UpdateTime: time.Date(2026, 11, 29, 8, 0, 0, 123456000, time.UTC),
+			ReviewURI:  "https://review.example/hook", ReviewFallback: "DENY"},
 	} {
 		enc := appendMessage(nil, m)
 		got, err := decodeMessage(string(enc))
@@ -23,11 +28,25 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDecodeFirstReleaseRoomUpdate decodes a room update as the first
+// release wrote it (ending after maxRate): no UpdateTime, no handler, so
+// the receiver knows to re-read the room instead of trusting the order.
+func TestDecodeFirstReleaseRoomUpdate(t *testing.T) {
+	old := []byte{1, byte(KindRoomUpdated), 0, 0, 0}
+	old = binary.AppendVarint(old, 300)
+	old = binary.AppendVarint(old, 7)
+	got, err := decodeMessage(string(old))
+	want := Message{Kind: KindRoomUpdated, MaxMessageLength: 300, MaxMessageRate: 7}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("decode: %+v, %v; want %+v", got, err, want)
+	}
+}
+
 // TestCodecCompact pins the encoding of a frame: version, kind, length,
 // bytes, and one byte for each empty field.
 func TestCodecCompact(t *testing.T) {
 	got := appendMessage(nil, Message{Kind: KindFrame, Frame: []byte("hi")})
-	want := []byte{1, 1, 2, 'h', 'i', 0, 0, 0, 0}
+	want := []byte{1, 1, 2, 'h', 'i', 0, 0, 0, 0, 0, 0, 0}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoding: % x, want % x", got, want)
 	}
