@@ -62,8 +62,10 @@ type Messaging interface {
 	SendEvent(ctx context.Context, roomID, eventName string, attrs map[string]string) (eventID string, err error)
 	DeleteMessage(ctx context.Context, roomID, messageID, reason string) (eventID string, err error)
 	DisconnectUser(ctx context.Context, roomID, userID, reason string) error
-	RoomUpdated(room *chat.Room)
-	RoomDeleted(roomID string)
+	// RoomUpdated and RoomDeleted tell every node's connections; an error
+	// means some could not be told (the change itself is stored).
+	RoomUpdated(ctx context.Context, room *chat.Room) error
+	RoomDeleted(ctx context.Context, roomID string) error
 }
 
 // Observer is told about every control-plane request (metrics).

@@ -145,8 +145,14 @@ func (h *Handler) deleteRoom(c *call) (any, error) {
 	}
 	h.rooms.forget(id)
 	h.roomChanged(id)
-	h.msg.RoomDeleted(id)
 	h.log.InfoContext(c.ctx, "room deleted", "roomId", id)
+	// After the store: a handshake racing the deletion re-checks the store
+	// once subscribed (messaging.Gateway.RoomDeleted). A failure to tell the
+	// other nodes fails the call (500, which SDKs retry; the retry finds the
+	// room gone) rather than answering 204 while connections chat on.
+	if err := h.msg.RoomDeleted(c.ctx, id); err != nil {
+		return nil, err
+	}
 	return nil, nil
 }
 
@@ -210,7 +216,9 @@ func (h *Handler) updateRoom(c *call) (any, error) {
 		return nil, err
 	}
 	h.roomChanged(id)
-	h.msg.RoomUpdated(room)
+	if err := h.msg.RoomUpdated(c.ctx, room); err != nil {
+		return nil, err
+	}
 	return h.roomJSON(room, false), nil
 }
 

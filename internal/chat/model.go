@@ -53,9 +53,13 @@ type MessageReviewHandler struct {
 }
 
 // Room is a chat room as stored.
+//
+// It has no ARN: an ARN is the room's ID qualified by the region and account
+// of the server that answers, which the store does not know. Whoever needs
+// one derives it (chat.ARN) — the control plane from its configuration, the
+// messaging gateway from the chat token it opened.
 type Room struct {
 	ID                          string
-	ARN                         string
 	Name                        string
 	CreateTime                  time.Time
 	UpdateTime                  time.Time
@@ -78,7 +82,6 @@ type Destination struct {
 // LoggingConfiguration is a chat-logging destination as stored.
 type LoggingConfiguration struct {
 	ID          string
-	ARN         string
 	Name        string
 	CreateTime  time.Time
 	UpdateTime  time.Time

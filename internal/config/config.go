@@ -55,6 +55,8 @@ type Config struct {
 	ShutdownTimeout          time.Duration
 
 	// Messaging gateway tunables (zero values take the gateway's defaults).
+	MaxPendingBytes      int
+	SocketSendBuffer     int
 	QueueLimit           int
 	WriteCoalesce        time.Duration
 	PingInterval         time.Duration
@@ -118,6 +120,7 @@ func Default() Config {
 		MaxLoggingConfigurations: 10,
 		MaxConnections:           50000,
 		ShutdownTimeout:          10 * time.Second,
+		MaxPendingBytes:          1 << 20,
 		QueueLimit:               256,
 		// 60 ms: the window that met p99 <= 100 ms for 5,000 viewers at
 		// 100 msg/s on a 2-core machine; 20 ms saturated both cores
@@ -165,7 +168,9 @@ var settings = []setting{
 	{"max-logging-configurations", "maxLoggingConfigurations", "logging-configurations-per-account quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxLoggingConfigurations) }},
 	{"max-connections", "maxConnections", "concurrent chat connections quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxConnections) }},
 	{"shutdown-timeout", "shutdownTimeout", "how long a graceful shutdown may take", func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
-	{"queue-limit", "queueLimit", "frames a chat connection may fall behind before it is disconnected as a slow consumer", func(c *Config) flag.Value { return (*intValue)(&c.QueueLimit) }},
+	{"max-pending-bytes", "maxPendingBytes", "bytes of room broadcasts a chat connection may leave untaken (offered by an earlier flush, not accepted by its socket) before it is disconnected as a slow consumer", func(c *Config) flag.Value { return (*intValue)(&c.MaxPendingBytes) }},
+	{"socket-send-buffer", "socketSendBuffer", "SO_SNDBUF of each chat connection in bytes (0: the kernel's autotuning, which lets a client that does not read hold megabytes of kernel memory before --max-pending-bytes applies)", func(c *Config) flag.Value { return (*intValue)(&c.SocketSendBuffer) }},
+	{"queue-limit", "queueLimit", "frames for one chat connection alone (errors, pongs, pings) that may wait before it is disconnected as a slow consumer", func(c *Config) flag.Value { return (*intValue)(&c.QueueLimit) }},
 	{"write-coalesce", "writeCoalesce", "how long frames for busy rooms gather before one flush (0 = write at once)", func(c *Config) flag.Value { return (*durationValue)(&c.WriteCoalesce) }},
 	{"ping-interval", "pingInterval", "how often chat connections are pinged", func(c *Config) flag.Value { return (*durationValue)(&c.PingInterval) }},
 	{"idle-timeout", "idleTimeout", "a chat connection silent (no pong) this long is dropped", func(c *Config) flag.Value { return (*durationValue)(&c.IdleTimeout) }},
@@ -355,6 +360,8 @@ func (c Config) Validate() error {
 	check(c.MaxConnections > 0, "max-connections must be positive")
 	check(c.ShutdownTimeout > 0, "shutdown-timeout must be positive")
 	check(c.QueueLimit > 0, "queue-limit must be positive")
+	check(c.MaxPendingBytes >= 4096, "max-pending-bytes must be at least 4096")
+	check(c.SocketSendBuffer == 0 || c.SocketSendBuffer >= 4096, "socket-send-buffer must be 0 (kernel default) or at least 4096")
 	check(c.WriteCoalesce >= 0, "write-coalesce must not be negative")
 	check(c.PingInterval > 0 && c.IdleTimeout > c.PingInterval, "idle-timeout must be longer than ping-interval")
 	check(c.RequestRatePerSecond > 0, "request-rate must be positive")

@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -61,7 +62,8 @@ func (c *conn) sendMessage(req *clientRequest, now time.Time) {
 	// "Must be shorter than" in the docs; a length equal to the maximum is
 	// accepted (spec §3.1, boundary uncertain). 400 rather than 413 follows
 	// the published error sample for over-long content.
-	maxLen := int(c.room.maxLen.Load())
+	cfg := c.room.config()
+	maxLen := cfg.maxLen
 	if n := utf8.RuneCountInString(*req.Content); n > maxLen {
 		c.sendError(req.RequestID, "", codeBadRequest,
 			fmt.Sprintf("Content must be at most %d characters, got %d", maxLen, n))
@@ -72,9 +74,9 @@ func (c *conn) sendMessage(req *clientRequest, now time.Time) {
 			fmt.Sprintf("Attributes must be at most %d bytes (keys and values together), got %d", c.g.opts.MaxAttributesBytes, n))
 		return
 	}
-	if !c.room.allowMessage(now) {
+	if !c.room.allowMessage(now, cfg.maxRate) {
 		c.sendError(req.RequestID, "", codeTooManyRequests,
-			fmt.Sprintf("Too many messages: the room allows %d per second", c.room.maxRate.Load()))
+			fmt.Sprintf("Too many messages: the room allows %d per second", cfg.maxRate))
 		return
 	}
 	// The Id is assigned before delivery so that a failure can name it
@@ -82,8 +84,8 @@ func (c *conn) sendMessage(req *clientRequest, now time.Time) {
 	// handler sees the Id the message will have.
 	id := newID()
 	content, attrs := *req.Content, req.Attributes
-	if h := c.room.reviewHandler(); h != nil && c.g.opts.Reviewer != nil {
-		res := c.review(h, req, id, maxLen)
+	if h := cfg.handler; h != nil && c.g.opts.Reviewer != nil {
+		res := c.review(*h, req, id, maxLen)
 		if !res.Allow {
 			c.sendError(req.RequestID, id, codeNotAcceptable, "Message rejected by the room's message review handler")
 			return
@@ -91,7 +93,7 @@ func (c *conn) sendMessage(req *clientRequest, now time.Time) {
 		content, attrs = res.Content, res.Attributes
 	}
 	frame := encodeMessage(id, req.RequestID, sortedAttrs(attrs), content, now, c.sender)
-	c.publish(req, id, frame)
+	c.publish(req, id, frame, refuseUnrecorded)
 }
 
 // review asks the room's handler about a message (spec §7). It runs on the
@@ -102,11 +104,11 @@ func (c *conn) sendMessage(req *clientRequest, now time.Time) {
 // reviewed concurrently. A client sending faster than its handler answers is
 // slowed down by TCP flow control, and the per-connection request rate still
 // applies.
-func (c *conn) review(h *reviewHandler, req *clientRequest, id string, maxLen int) review.Result {
-	return c.g.opts.Reviewer.Review(c.g.ctx, *h.h, review.Request{
+func (c *conn) review(h chat.MessageReviewHandler, req *clientRequest, id string, maxLen int) review.Result {
+	return c.g.opts.Reviewer.Review(c.g.ctx, h, review.Request{
 		Content:          *req.Content,
 		MessageID:        id,
-		RoomARN:          h.roomARN,
+		RoomARN:          c.room.arn,
 		Attributes:       req.Attributes,
 		Sender:           review.Sender{UserID: c.userID, Attributes: c.attrs, IP: c.ip},
 		MaxContentLength: maxLen,
@@ -119,12 +121,15 @@ func (c *conn) deleteMessage(req *clientRequest, now time.Time) {
 	}
 	id := newID()
 	frame := encodeEvent(id, req.RequestID, eventDeleteMessage, deleteMessageAttrs(req.ID, req.Reason), now)
-	c.publish(req, id, frame)
+	c.publish(req, id, frame, deliverUnrecorded)
 }
 
 func (c *conn) disconnectUser(req *clientRequest, now time.Time) {
 	if !c.moderationAllowed(req, now, capDisconnectUser, chat.CapabilityDisconnectUser, "UserId", req.UserID) {
 		return
+	}
+	if c.closing.Load() {
+		return // see publish
 	}
 	if err := c.g.disconnectUser(c.g.ctx, c.room.id, req.RequestID, req.UserID, req.Reason); err != nil {
 		c.g.log.Error("messaging: disconnect user failed", "room", c.room.id, "err", err)
@@ -134,8 +139,21 @@ func (c *conn) disconnectUser(req *clientRequest, now time.Time) {
 
 // publish broadcasts a frame to the room through the broker; the sender
 // receives it too, which is how the JS SDK learns that the request succeeded.
-func (c *conn) publish(req *clientRequest, id string, frame []byte) {
-	if err := c.g.publishFrame(c.g.ctx, c.room.id, frame); err != nil {
+//
+// A request is dropped when the server decided to close the connection
+// after the reader picked it up (a review can take Options' review timeout,
+// during which the user may be disconnected): what a disconnected user sent
+// must not appear after the aws:DISCONNECT_USER that removed them.
+func (c *conn) publish(req *clientRequest, id string, frame []byte, policy unrecordedPolicy) {
+	if c.closing.Load() {
+		return
+	}
+	if err := c.g.publishFrame(c.g.ctx, c.room.id, frame, policy); err != nil {
+		if errors.Is(err, errNotRecorded) {
+			// Counted and logged (rate limited) by publishFrame.
+			c.sendError(req.RequestID, id, codeInternal, "Internal error: the room's chat log could not record the request, so it was not delivered")
+			return
+		}
 		c.g.log.Error("messaging: publish failed", "room", c.room.id, "err", err)
 		c.sendError(req.RequestID, id, codeInternal, "Internal error: the request could not be delivered")
 	}

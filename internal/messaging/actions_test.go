@@ -273,7 +273,7 @@ func TestRoomsIsolated(t *testing.T) {
 
 func TestContentLengthCodePoints(t *testing.T) {
 	e := newEnv(t, nil)
-	e.rooms.put(&chat.Room{ID: "short", ARN: roomARN("short"), MaximumMessageLength: 5, MaximumMessageRatePerSecond: 100})
+	e.rooms.put(&chat.Room{ID: "short", MaximumMessageLength: 5, MaximumMessageRatePerSecond: 100})
 	c := e.connect(t, "short", "u")
 	defer c.close()
 	five := strings.Repeat("😀", 5) // 5 code points, 20 bytes
@@ -301,7 +301,7 @@ func TestAttributesLimit(t *testing.T) {
 
 func TestRoomRateLimitAcrossSenders(t *testing.T) {
 	e := newEnv(t, nil)
-	e.rooms.put(&chat.Room{ID: "slow", ARN: roomARN("slow"), MaximumMessageLength: 100, MaximumMessageRatePerSecond: 2})
+	e.rooms.put(&chat.Room{ID: "slow", MaximumMessageLength: 100, MaximumMessageRatePerSecond: 2})
 	a := e.connect(t, "slow", "a")
 	b := e.connect(t, "slow", "b")
 	defer a.close()
@@ -327,7 +327,7 @@ func TestRoomRateLimitAcrossSenders(t *testing.T) {
 
 func TestConnectionRateLimit(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.RequestRatePerSecond = 3 })
-	e.rooms.put(&chat.Room{ID: "fast", ARN: roomARN("fast"), MaximumMessageLength: 100, MaximumMessageRatePerSecond: 100})
+	e.rooms.put(&chat.Room{ID: "fast", MaximumMessageLength: 100, MaximumMessageRatePerSecond: 100})
 	c := e.connect(t, "fast", "u")
 	defer c.close()
 	for i := range 3 {
@@ -365,7 +365,9 @@ func TestRoomUpdatedAppliesToConnectedClients(t *testing.T) {
 	if got := c.read(t); !strings.Contains(got, `"Type":"MESSAGE"`) {
 		t.Fatalf("got %s", got)
 	}
-	e.g.RoomUpdated(&chat.Room{ID: "room1", ARN: roomARN("room1"), MaximumMessageLength: 5, MaximumMessageRatePerSecond: 10})
+	if err := e.g.RoomUpdated(t.Context(), &chat.Room{ID: "room1", MaximumMessageLength: 5, MaximumMessageRatePerSecond: 10, UpdateTime: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	c.send(t, `{"Action":"SEND_MESSAGE","RequestId":"r","Content":"1234567890"}`)
 	expectFrame(t, c, `{"Type":"ERROR","Id":"ID","RequestId":"r","ErrorCode":400,"ErrorMessage":"Content must be at most 5 characters, got 10"}`)
 }

@@ -44,7 +44,7 @@ func BenchmarkFanout(b *testing.B) {
 			for sent := 0; sent < b.N; {
 				k := min(round, b.N-sent)
 				for range k {
-					if err := e.g.publishFrame(ctx, "room1", frame); err != nil {
+					if err := e.g.publishFrame(ctx, "room1", frame, refuseUnrecorded); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -64,6 +64,19 @@ type conn struct {
 	// reads it to measure the backlog.
 	cursor atomic.Uint64
 
+	// started is set once the 101 response is written and nc is attached
+	// (start): before that no writer may run, since there is no socket to
+	// write to and nothing may overtake the handshake response.
+	started atomic.Bool
+	// closing is set when the server decides to close the connection (a
+	// close was requested: moderation, session expiry, room deletion, slow
+	// consumer, protocol error, shutdown). From then on the reader acts on
+	// nothing the client sends but its close frame.
+	closing atomic.Bool
+	// slow is set when the connection is dropped as a slow consumer; it
+	// needs no more room frames. Written under mu.
+	slow atomic.Bool
+
 	mu      sync.Mutex // guards the fields below
 	private [][]byte   // frames for this connection only (errors, pongs, pings)
 	writing bool       // a writer goroutine is running
@@ -73,7 +86,6 @@ type conn struct {
 	closeFrm   []byte
 	closeSent  bool // closeFrm was written; nothing may follow it
 	peerClosed bool // the client sent its close frame first
-	slow       bool // dropped as a slow consumer
 	dead       bool // the socket is closed
 
 	// Reader goroutine only.
@@ -100,17 +112,28 @@ var batchPool = sync.Pool{New: func() any {
 	return &b
 }}
 
+// claimWriterLocked reports whether the caller must start a writer
+// goroutine, and marks one as running if so. It is the only way a writer
+// comes to exist: never before start (there is no socket yet, and the 101
+// must go first), never beside a running one, never after the socket closed
+// or the close frame went out.
+func (c *conn) claimWriterLocked() bool {
+	if !c.started.Load() || c.writing || c.dead || c.closeSent {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
 // kick starts the writer unless it is running; a running writer re-checks
 // for pending frames after every write, so nothing is missed.
 func (c *conn) kick() {
 	c.mu.Lock()
-	if c.writing || c.dead || c.closeSent {
-		c.mu.Unlock()
-		return
-	}
-	c.writing = true
+	start := c.claimWriterLocked()
 	c.mu.Unlock()
-	go c.writeLoop(nil)
+	if start {
+		go c.writeLoop(nil)
+	}
 }
 
 // enqueue queues a frame for this connection only.
@@ -126,8 +149,7 @@ func (c *conn) enqueue(frame []byte) {
 		return
 	}
 	c.private = append(c.private, frame)
-	start := !c.writing
-	c.writing = true
+	start := c.claimWriterLocked()
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop(nil)
@@ -146,32 +168,38 @@ func (c *conn) closeAfter(at uint64, errFrame, closeFrm []byte) {
 	if errFrame != nil {
 		c.private = append(c.private, errFrame)
 	}
-	c.closeSet, c.closeAt, c.closeFrm = true, at, closeFrm
-	start := !c.writing && !c.closeSent
-	c.writing = true
+	c.requestCloseLocked(at, closeFrm)
+	start := c.claimWriterLocked()
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop(nil)
 	}
 }
 
+// requestCloseLocked records the server's decision to close: room frames
+// below at go out first, then closeFrm.
+func (c *conn) requestCloseLocked(at uint64, closeFrm []byte) {
+	c.closeSet, c.closeAt, c.closeFrm = true, at, closeFrm
+	c.closing.Store(true)
+}
+
 // slowConsumer drops a connection that cannot keep up. A writer blocked on
 // the full socket is interrupted by an expired write deadline and closes the
-// socket; an idle writer is started to send close 1008 with the reason.
-// Either way the room never waits for this client.
+// socket; otherwise a writer is started to send close 1008 with the reason
+// (once the connection is started: a connection still in its handshake
+// sends it right after the 101). Either way the room never waits for this
+// client.
 func (c *conn) slowConsumer() {
 	c.mu.Lock()
-	if c.dead || c.slow {
+	if c.dead || c.slow.Load() {
 		c.mu.Unlock()
 		return
 	}
 	c.markSlowLocked()
-	start := false
-	if c.writing && c.nc != nil {
+	if c.writing && c.started.Load() {
 		c.nc.SetWriteDeadline(time.Now())
-	} else if !c.closeSent {
-		c.writing, start = true, true
 	}
+	start := c.claimWriterLocked()
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop(nil)
@@ -179,10 +207,9 @@ func (c *conn) slowConsumer() {
 }
 
 func (c *conn) markSlowLocked() {
-	c.slow = true
+	c.slow.Store(true)
 	if !c.closeSet {
-		c.closeSet, c.closeAt = true, 0
-		c.closeFrm = closeFrame(closePolicyViolation, reasonSlowConsumer)
+		c.requestCloseLocked(0, closeFrame(closePolicyViolation, reasonSlowConsumer))
 	}
 	c.g.stats.slowConsumers.Add(1)
 	c.g.log.Info("messaging: slow consumer disconnected", "room", c.room.id, "user", c.userID)
@@ -225,7 +252,7 @@ func (c *conn) next(frames [][]byte) (batch, bool) {
 // overwritten by this one.
 func (c *conn) setWriteDeadlineLocked() {
 	timeout := c.g.opts.WriteTimeout
-	if c.slow {
+	if c.slow.Load() {
 		timeout = min(timeout, c.g.opts.CloseTimeout)
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(timeout))
@@ -254,7 +281,7 @@ func (c *conn) assembleLocked(frames [][]byte) (batch, bool) {
 			// The ring reused the slot: this connection fell a whole ring
 			// behind between two flushes. Drop it like any slow consumer,
 			// writing only the close frame.
-			if !c.slow {
+			if !c.slow.Load() {
 				c.markSlowLocked()
 			}
 			frames = frames[:0]
@@ -287,7 +314,7 @@ func (c *conn) assembleLocked(frames [][]byte) (batch, bool) {
 // room.flush) p99 latency at --write-coalesce 20ms fell from 1.2 s to 0.43 s.
 func (c *conn) flushDirect(w *flushWorker) {
 	c.mu.Lock()
-	if c.writing || c.dead || c.closeSent {
+	if !c.started.Load() || c.writing || c.dead || c.closeSent {
 		c.mu.Unlock()
 		return
 	}
@@ -384,7 +411,7 @@ func (c *conn) writeLoop(first *batch) {
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.mu.Lock()
-				if !c.slow {
+				if !c.slow.Load() {
 					c.markSlowLocked()
 				}
 				c.mu.Unlock()
@@ -402,7 +429,7 @@ func (c *conn) writeLoop(first *batch) {
 			c.mu.Lock()
 			c.closeSent = true
 			c.writing = false
-			done := c.peerClosed || c.slow
+			done := c.peerClosed || c.slow.Load()
 			// Wait a little for the client's close frame, then the reader
 			// gives up and closes the socket.
 			c.nc.SetReadDeadline(time.Now().Add(c.g.opts.CloseTimeout))
@@ -469,7 +496,11 @@ func (c *conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
-		if draining && h.OpCode != ws.OpClose {
+		// Once the server has decided to close (ours or the reader's own
+		// decision), nothing the client sends is acted on, broadcast or
+		// logged: a kicked user's bot must not go on posting until its
+		// close frame arrives. Only that close frame still counts.
+		if (draining || c.closing.Load()) && h.OpCode != ws.OpClose {
 			if _, err := io.CopyN(io.Discard, c.r, h.Length); err != nil {
 				return
 			}

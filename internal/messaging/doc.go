@@ -11,10 +11,14 @@
 //
 //	426 Upgrade Required      not a WebSocket upgrade request
 //	401 Unauthorized          missing, malformed, forged or expired token, or a token already used
-//	404 Not Found             the token's room does not exist (deleted)
+//	404 Not Found             the token's room does not exist (deleted, also while the handshake ran)
 //	429 Too Many Requests     Options.MaxConnections connections are open
 //	503 Service Unavailable   the gateway is shutting down
-//	500 Internal Server Error the room source or the token ledger failed
+//	500 Internal Server Error the room source, the token ledger or the broker failed
+//
+// Since a client only sees "socket error", every refusal is counted by reason
+// (Stats.RejectedByReason) and logged with it: at Info the first time in a
+// minute for each reason, at Debug after that (reject.go).
 //
 // # Requests and limits
 //
@@ -52,8 +56,11 @@
 // on the connection's reader goroutine, so one connection's messages are
 // decided and published in the order sent, while other connections and rooms
 // are reviewed concurrently. UpdateRoom changes of the handler (RoomUpdated)
-// apply to the next message; other nodes re-read the room when the broker
-// announces the update.
+// apply to the next message, on every node: the broker's room update carries
+// the limits and the handler as of the room's UpdateTime, and each room keeps
+// the newest configuration it has seen, whatever order views of it arrive in
+// (a handshake that read the room before the update, a delayed message).
+// Review requests carry the room's ARN as the chat token names it.
 //
 // # Lifecycle
 //
@@ -61,8 +68,24 @@
 // close with 1000 (the JS SDK reconnects on the 401). DisconnectUser
 // broadcasts aws:DISCONNECT_USER and then closes the user's connections with
 // 1000; a deleted room sends ERROR 404 and closes with 1000; Shutdown closes
-// with 1001. Pings go out every Options.PingInterval; a connection that sends
-// nothing (not even a pong) for Options.IdleTimeout is dropped.
+// with 1001. Once the server has decided to close a connection, it acts on
+// nothing more the client sends (only its close frame is awaited). Pings go
+// out every Options.PingInterval; a connection that sends nothing (not even
+// a pong) for Options.IdleTimeout is dropped.
+//
+// A connection is a slow consumer, closed with 1008, when bytes an earlier
+// flush offered it are still not taken beyond Options.MaxPendingBytes, when a
+// write to it blocks past Options.WriteTimeout, or when more than
+// Options.QueueLimit frames for it alone wait. Broadcasts not yet offered
+// never count against it.
+//
+// # Chat logging
+//
+// With Options.Recorder set, every MESSAGE and EVENT is recorded before it is
+// broadcast. A message or custom event that cannot be recorded is refused
+// (ERROR 500 to the sender; the control plane answers 500) and counted in
+// Stats.RecordFailures; moderation events go out unrecorded (and counted),
+// so that removing abuse never depends on the log's disk.
 //
 // # Fan-out
 //

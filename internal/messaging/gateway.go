@@ -69,10 +69,17 @@ type Options struct {
 	// (default 50000, the real service's account quota).
 	MaxConnections int
 
-	// QueueLimit is how many frames may wait for one connection (room
-	// broadcasts it has not written yet, plus frames for it alone) before it
-	// is disconnected as a slow consumer with close code 1008. Default 256:
-	// 2.5 s of a room at the maximum rate of 100 messages/s.
+	// MaxPendingBytes is how many bytes of room broadcasts a connection may
+	// leave untaken — offered to it by an earlier flush, not yet accepted by
+	// its socket — before it is disconnected as a slow consumer with close
+	// code 1008. Broadcasts the server has not yet tried to write never
+	// count: a burst of any size reaches a client that reads. Default 1 MiB
+	// (Centrifuge's client queue bound): on top of the kernel's socket
+	// buffers, several seconds of a busy room even on a slow mobile link.
+	MaxPendingBytes int
+	// QueueLimit is how many frames for one connection alone (ERRORs,
+	// pongs, pings) may wait before it is disconnected as a slow consumer.
+	// Default 256.
 	QueueLimit int
 	// WriteCoalesce is the shortest interval between the starts of two
 	// flushes of a room. A broadcast into a room that has not flushed for
@@ -113,7 +120,7 @@ type Options struct {
 	// SocketSendBuffer, when positive, sets SO_SNDBUF of every accepted
 	// connection. The kernel default (autotuned, up to megabytes) hides a
 	// slow consumer for a long time; a small value bounds kernel memory per
-	// connection and lets QueueLimit take effect sooner.
+	// connection and lets MaxPendingBytes take effect sooner.
 	SocketSendBuffer int
 	// Recorder, when set, durably records every MESSAGE and EVENT before it
 	// is broadcast (chat logging).
@@ -142,6 +149,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 50000
+	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = 1 << 20
 	}
 	if o.QueueLimit <= 0 {
 		o.QueueLimit = 256
@@ -213,12 +223,17 @@ type Gateway struct {
 	sweepers sync.WaitGroup
 	done     chan struct{}
 
-	stats counters
+	stats      counters
+	rejections rejections
+
+	// Frames that could not be recorded in the chat log (and so were not
+	// delivered), and when that was last logged (UnixNano).
+	recordFailures atomic.Uint64
+	recordLogged   atomic.Int64
 }
 
 type counters struct {
 	accepted      atomic.Uint64
-	rejected      atomic.Uint64
 	framesOut     atomic.Uint64
 	writes        atomic.Uint64
 	slowConsumers atomic.Uint64
@@ -237,7 +252,10 @@ type Stats struct {
 	Connections int64 // open connections (and handshakes in progress)
 	Rooms       int   // rooms with at least one connection on this node
 	Accepted    uint64
-	Rejected    uint64 // handshakes refused with an HTTP status
+	Rejected    uint64 // handshakes refused (RejectedByReason summed)
+	// RejectedByReason counts refused handshakes by reason label
+	// (token_expired, token_used, room_not_found, quota_exceeded, …).
+	RejectedByReason map[string]uint64
 	// FramesDelivered counts WebSocket frames written to clients; a
 	// broadcast to n connections counts n.
 	FramesDelivered uint64
@@ -251,6 +269,10 @@ type Stats struct {
 	// LimiterFailures counts calls to the shared room/moderation limiter
 	// that failed, so this node's own buckets decided.
 	LimiterFailures uint64
+	// RecordFailures counts frames the chat log could not record: messages
+	// and events were refused (the sender got an error; nobody received
+	// them), moderation events went out unrecorded.
+	RecordFailures uint64
 }
 
 // NewGateway checks opts and returns a running gateway.
@@ -292,7 +314,8 @@ func (g *Gateway) Stats() Stats {
 		Connections:             g.active.Load(),
 		Rooms:                   rooms,
 		Accepted:                g.stats.accepted.Load(),
-		Rejected:                g.stats.rejected.Load(),
+		Rejected:                g.rejections.total(),
+		RejectedByReason:        g.rejections.byReason(),
 		FramesDelivered:         g.stats.framesOut.Load(),
 		Writes:                  g.stats.writes.Load(),
 		SlowConsumerDisconnects: g.stats.slowConsumers.Load(),
@@ -300,6 +323,7 @@ func (g *Gateway) Stats() Stats {
 		Published:               g.stats.published.Load(),
 		ErrorsSent:              g.stats.errorsSent.Load(),
 		LimiterFailures:         g.limiterFailures.Load(),
+		RecordFailures:          g.recordFailures.Load(),
 	}
 }
 
@@ -311,7 +335,7 @@ func (g *Gateway) SendEvent(ctx context.Context, roomID, eventName string, attrs
 	}
 	id := chat.NewID()
 	frame := encodeEvent(id, "", eventName, sortedAttrs(attrs), time.Now())
-	return id, g.publishFrame(ctx, roomID, frame)
+	return id, g.publishFrame(ctx, roomID, frame, refuseUnrecorded)
 }
 
 // DeleteMessage broadcasts aws:DELETE_MESSAGE (control-plane DeleteMessage).
@@ -321,7 +345,7 @@ func (g *Gateway) DeleteMessage(ctx context.Context, roomID, messageID, reason s
 	}
 	id := chat.NewID()
 	frame := encodeEvent(id, "", eventDeleteMessage, deleteMessageAttrs(messageID, reason), time.Now())
-	return id, g.publishFrame(ctx, roomID, frame)
+	return id, g.publishFrame(ctx, roomID, frame, deliverUnrecorded)
 }
 
 // DisconnectUser broadcasts aws:DISCONNECT_USER and then closes the user's
@@ -335,7 +359,7 @@ func (g *Gateway) DisconnectUser(ctx context.Context, roomID, userID, reason str
 
 func (g *Gateway) disconnectUser(ctx context.Context, roomID, requestID, userID, reason string) error {
 	frame := encodeEvent(chat.NewID(), requestID, eventDisconnectUser, disconnectUserAttrs(userID, reason), time.Now())
-	if err := g.publishFrame(ctx, roomID, frame); err != nil {
+	if err := g.publishFrame(ctx, roomID, frame, deliverUnrecorded); err != nil {
 		return err
 	}
 	// Published after the event, so every node closes the connections only
@@ -348,26 +372,88 @@ func (g *Gateway) disconnectUser(ctx context.Context, roomID, requestID, userID,
 }
 
 // RoomUpdated applies a room's new limits and review handler to its
-// connected clients at once.
-func (g *Gateway) RoomUpdated(r *chat.Room) {
-	// The handler is set here, synchronously, so the next message on this
-	// node is reviewed by it; other nodes re-read the room when the broker
-	// message below reaches them (it carries only the limits).
+// connected clients at once: on this node directly, on the others through the
+// broker. The update carries the room's UpdateTime, so that every node ends
+// with the newest configuration whatever order the views of the room reach
+// it in. An error means other nodes were not told (see publishControl).
+func (g *Gateway) RoomUpdated(ctx context.Context, rm *chat.Room) error {
+	cfg := configOf(rm)
 	g.mu.Lock()
-	if rm := g.rooms[r.ID]; rm != nil {
-		rm.setHandler(r, false)
+	if r := g.rooms[rm.ID]; r != nil {
+		r.setConfig(cfg)
 	}
 	g.mu.Unlock()
-	m := broker.Message{Kind: broker.KindRoomUpdated, MaxMessageLength: r.MaximumMessageLength, MaxMessageRate: r.MaximumMessageRatePerSecond}
-	if err := g.broker.Publish(g.ctx, r.ID, m); err != nil {
-		g.log.Warn("messaging: room update not propagated", "room", r.ID, "err", err)
+	m := broker.Message{
+		Kind:             broker.KindRoomUpdated,
+		MaxMessageLength: cfg.maxLen,
+		MaxMessageRate:   cfg.maxRate,
+		UpdateTime:       cfg.updated,
 	}
+	if h := cfg.handler; h != nil {
+		m.ReviewURI, m.ReviewFallback = h.URI, h.FallbackResult
+	}
+	if err := g.publishControl(ctx, rm.ID, m); err != nil {
+		return notPropagated("The room was updated, but its connections on other nodes could not be told")
+	}
+	return nil
 }
 
-// RoomDeleted ends the room's connections: ERROR 404, then close 1000.
-func (g *Gateway) RoomDeleted(roomID string) {
-	if err := g.broker.Publish(g.ctx, roomID, broker.Message{Kind: broker.KindCloseRoom}); err != nil {
-		g.log.Warn("messaging: room deletion not propagated", "room", roomID, "err", err)
+// RoomDeleted ends the room's connections (ERROR 404, then close 1000) and
+// refuses new ones: on this node directly, on the others through the
+// broker. The caller deletes the room from the store first, so a handshake
+// racing the deletion is caught (see register). An error means other nodes
+// were not told.
+func (g *Gateway) RoomDeleted(ctx context.Context, roomID string) error {
+	g.mu.Lock()
+	r := g.rooms[roomID]
+	g.mu.Unlock()
+	if r != nil {
+		r.deleteRoom()
+	}
+	if err := g.publishControl(ctx, roomID, broker.Message{Kind: broker.KindCloseRoom}); err != nil {
+		return notPropagated("The room was deleted, but its connections on other nodes could not be told to close")
+	}
+	return nil
+}
+
+// notPropagated is the control plane's answer when a room change is stored
+// but could not reach the other nodes: a 500 the SDKs retry (a retried
+// DeleteRoom then finds the room gone, a retried UpdateRoom propagates).
+// The broker's error is logged by publishControl.
+func notPropagated(what string) error {
+	return &chat.Error{Code: chat.CodeInternal, Message: what + ": the message broker did not take the change; retry the call"}
+}
+
+// publishControlTimeout bounds publishControl: long enough to ride out a
+// Redis failover's first seconds, short enough that the control-plane call
+// fails fast (a go-redis Publish alone retries for up to ~2 s against a
+// server that refuses connections).
+const publishControlTimeout = 3 * time.Second
+
+// publishControl publishes a room update or deletion, retrying a failing
+// broker with backoff until publishControlTimeout (within ctx): nodes that
+// miss it would keep serving the room as it was.
+func (g *Gateway) publishControl(ctx context.Context, roomID string, m broker.Message) error {
+	ctx, cancel := context.WithTimeout(ctx, publishControlTimeout)
+	defer cancel()
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := g.broker.Publish(ctx, roomID, m)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, broker.ErrClosed) || ctx.Err() != nil {
+			g.log.Error("messaging: room change not propagated to other nodes", "room", roomID, "attempts", attempt, "err", err)
+			return err
+		}
+		g.log.Warn("messaging: room change not propagated yet; retrying", "room", roomID, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			g.log.Error("messaging: room change not propagated to other nodes", "room", roomID, "attempts", attempt, "err", err)
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
@@ -376,15 +462,38 @@ func (g *Gateway) roomExists(ctx context.Context, roomID string) error {
 	return err
 }
 
-func (g *Gateway) publishFrame(ctx context.Context, roomID string, frame []byte) error {
+// errNotRecorded is returned by publishFrame when the chat log could not
+// record the frame; nothing was broadcast.
+var errNotRecorded = errors.New("messaging: the room's chat log could not record the frame")
+
+// unrecordedPolicy says what publishFrame does with a frame the chat log
+// could not record.
+type unrecordedPolicy int
+
+const (
+	// refuseUnrecorded: messages and custom events. The frame is not
+	// delivered and the sender gets an error, as for a broker failure: no
+	// client sees what the room's log will never show.
+	refuseUnrecorded unrecordedPolicy = iota
+	// deliverUnrecorded: moderation (aws:DELETE_MESSAGE,
+	// aws:DISCONNECT_USER). Removing abuse must work even while the log's
+	// disk fails; the missing record is counted and logged like any other.
+	deliverUnrecorded
+)
+
+func (g *Gateway) publishFrame(ctx context.Context, roomID string, frame []byte, policy unrecordedPolicy) error {
 	if g.opts.Recorder != nil {
 		// Recorded before it is published, so no client can have received
-		// a frame that a crash would then lose from the chat log. A record
-		// that cannot be kept (spool full) is counted and logged by the
-		// recorder; chat itself goes on.
+		// a frame that a crash would then lose from the chat log. (A
+		// destination whose spool is full drops the record instead, counted
+		// by the recorder, and chat goes on: that bound is the operator's
+		// choice.)
 		payload := framePayload(frame)
 		if err := g.opts.Recorder.Record(ctx, roomID, frameType(payload), payload, time.Now()); err != nil {
-			g.log.Debug("messaging: frame not recorded", "room", roomID, "err", err)
+			g.noteRecordFailure(roomID, err)
+			if policy == refuseUnrecorded {
+				return fmt.Errorf("%w: %w", errNotRecorded, err)
+			}
 		}
 	}
 	if err := g.broker.Publish(ctx, roomID, broker.Message{Kind: broker.KindFrame, Frame: frame}); err != nil {
@@ -414,6 +523,18 @@ func frameType(payload []byte) string {
 		return "MESSAGE"
 	}
 	return "EVENT"
+}
+
+// recordLogEvery bounds the log lines about frames the chat log could not
+// record to one per interval; the count is in Stats.RecordFailures.
+const recordLogEvery = 10 * time.Second
+
+func (g *Gateway) noteRecordFailure(roomID string, err error) {
+	n := g.recordFailures.Add(1)
+	now := time.Now().UnixNano()
+	if last := g.recordLogged.Load(); now-last >= int64(recordLogEvery) && g.recordLogged.CompareAndSwap(last, now) {
+		g.log.Warn("messaging: the chat log could not record a frame: messages and events are refused, moderation goes out unrecorded", "room", roomID, "err", err, "failuresSoFar", n)
+	}
 }
 
 // allowModeration takes one token of the gateway-wide moderation rate,

@@ -1,7 +1,9 @@
 package messaging
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -15,24 +17,25 @@ import (
 
 // ServeHTTP performs the WebSocket handshake (mount it at "/"). Every check
 // runs before the upgrade so that a refused client gets a plain HTTP status
-// (see the package documentation for the table).
+// (see the package documentation for the table); every refusal is counted
+// and logged with its reason (reject.go).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !headerHasToken(r.Header, "Upgrade", "websocket") {
 		w.Header().Set("Upgrade", "websocket")
-		g.reject(w, http.StatusUpgradeRequired, "this endpoint only accepts WebSocket connections")
+		g.reject(w, r, rejectNotWebSocket, http.StatusUpgradeRequired, "this endpoint only accepts WebSocket connections")
 		return
 	}
 	g.mu.Lock()
 	closing := g.closing
 	g.mu.Unlock()
 	if closing {
-		g.reject(w, http.StatusServiceUnavailable, "server is shutting down")
+		g.reject(w, r, rejectShuttingDown, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	}
 
 	offered := offeredProtocols(r.Header)
 	if len(offered) == 0 {
-		g.reject(w, http.StatusUnauthorized, "missing chat token: send it as the Sec-WebSocket-Protocol header")
+		g.reject(w, r, rejectTokenMissing, http.StatusUnauthorized, "missing chat token: send it as the Sec-WebSocket-Protocol header")
 		return
 	}
 	now := time.Now()
@@ -52,33 +55,33 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok == "" {
 		if errors.Is(openErr, token.ErrExpired) {
-			g.reject(w, http.StatusUnauthorized, "chat token expired")
+			g.reject(w, r, rejectTokenExpired, http.StatusUnauthorized, "chat token expired", "err", openErr)
 		} else {
-			g.reject(w, http.StatusUnauthorized, "invalid chat token")
+			g.reject(w, r, rejectTokenInvalid, http.StatusUnauthorized, "invalid chat token", "err", openErr)
 		}
 		return
 	}
 	arn, ok := chat.ParseARN(claims.RoomARN)
 	if !ok || arn.Kind != chat.KindRoom {
-		g.reject(w, http.StatusUnauthorized, "invalid chat token")
+		g.reject(w, r, rejectTokenInvalid, http.StatusUnauthorized, "invalid chat token", "err", "the token names no room")
 		return
 	}
 	ctx := r.Context()
 	room, err := g.opts.Rooms.GetRoom(ctx, arn.ID)
 	if err != nil {
 		if chat.ErrorCode(err) == chat.CodeResourceNotFound {
-			g.reject(w, http.StatusNotFound, "room not found: "+arn.ID)
+			g.reject(w, r, rejectRoomNotFound, http.StatusNotFound, "room not found: "+arn.ID, "room", arn.ID)
 			return
 		}
 		g.log.Error("messaging: room lookup failed", "room", arn.ID, "err", err)
-		g.reject(w, http.StatusInternalServerError, "room lookup failed")
+		g.reject(w, r, rejectRoomLookupFailed, http.StatusInternalServerError, "room lookup failed", "room", arn.ID)
 		return
 	}
 	// The quota is checked before the token is recorded as used, so a client
 	// refused for the quota may retry with the same token.
 	if g.active.Add(1) > int64(g.opts.MaxConnections) {
 		g.active.Add(-1)
-		g.reject(w, http.StatusTooManyRequests, "too many connections: the quota is exceeded")
+		g.reject(w, r, rejectQuota, http.StatusTooManyRequests, "too many connections: the quota is exceeded", "room", arn.ID, "limit", g.opts.MaxConnections)
 		return
 	}
 	first, err := g.ledger.Use(ctx, claims.ID, claims.TokenExpiresAt)
@@ -86,26 +89,32 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.active.Add(-1)
 		if err != nil {
 			g.log.Error("messaging: token ledger failed", "err", err)
-			g.reject(w, http.StatusInternalServerError, "token check failed")
+			g.reject(w, r, rejectLedgerFailed, http.StatusInternalServerError, "token check failed", "room", arn.ID)
 			return
 		}
-		g.reject(w, http.StatusUnauthorized, "chat token already used: tokens are single use")
+		g.reject(w, r, rejectTokenUsed, http.StatusUnauthorized, "chat token already used: tokens are single use", "room", arn.ID, "user", claims.UserID)
 		return
 	}
 
 	// The connection joins its room before the 101 goes out, so a client
 	// that sees the handshake complete receives every frame broadcast after
-	// that. Until start, no writer runs (writing is held), so queued frames
-	// cannot overtake the 101 response.
+	// that. Until start, no writer runs (claimWriterLocked), so queued
+	// frames cannot overtake the 101 response.
 	c := newConn(g, &claims)
 	c.ip = clientIP(r, g.opts.TrustedProxies)
-	if err := g.register(c, room); err != nil {
+	if err := g.register(ctx, c, room, claims.RoomARN); err != nil {
 		g.active.Add(-1)
-		if errors.Is(err, errClosing) {
-			g.reject(w, http.StatusServiceUnavailable, "server is shutting down")
-		} else {
+		switch {
+		case errors.Is(err, errClosing):
+			g.reject(w, r, rejectShuttingDown, http.StatusServiceUnavailable, "server is shutting down")
+		case errors.Is(err, errRoomDeleted):
+			g.reject(w, r, rejectRoomNotFound, http.StatusNotFound, "room not found: "+arn.ID, "room", arn.ID)
+		case errors.Is(err, errRoomLookup):
+			g.log.Error("messaging: room lookup failed", "room", arn.ID, "err", err)
+			g.reject(w, r, rejectRoomLookupFailed, http.StatusInternalServerError, "room lookup failed", "room", arn.ID)
+		default:
 			g.log.Error("messaging: broker subscribe failed", "room", room.ID, "err", err)
-			g.reject(w, http.StatusInternalServerError, "room subscription failed")
+			g.reject(w, r, rejectSubscribeFailed, http.StatusInternalServerError, "room subscription failed", "room", arn.ID)
 		}
 		return
 	}
@@ -119,7 +128,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The upgrader has answered with an HTTP error on the hijacked
 		// connection.
-		g.stats.rejected.Add(1)
+		g.rejections.note(g.log, rejectUpgradeFailed, 0, "WebSocket upgrade failed", r, "room", arn.ID, "err", err)
 		if nc != nil {
 			nc.Close()
 		}
@@ -139,22 +148,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func newConn(g *Gateway, claims *token.Claims) *conn {
 	return &conn{
-		g:       g,
-		userID:  claims.UserID,
-		sender:  encodeSender(claims.UserID, claims.Attributes),
-		attrs:   claims.Attributes,
-		caps:    capsOf(claims.Capabilities),
-		idx:     -1,
-		writing: true, // held until start
+		g:      g,
+		userID: claims.UserID,
+		sender: encodeSender(claims.UserID, claims.Attributes),
+		attrs:  claims.Attributes,
+		caps:   capsOf(claims.Capabilities),
+		idx:    -1,
 	}
 }
 
-var errClosing = errors.New("messaging: gateway is shutting down")
+var (
+	errClosing     = errors.New("messaging: gateway is shutting down")
+	errRoomDeleted = errors.New("messaging: the room was deleted")
+	errRoomLookup  = errors.New("messaging: room lookup failed")
+)
 
 // register adds a connection whose handshake is about to complete to its
-// room. It fails with errClosing when the gateway is shutting down, or with
-// the broker's error. On success the caller must call start or teardown.
-func (g *Gateway) register(c *conn, rm *chat.Room) error {
+// room. It fails with errClosing when the gateway is shutting down, with
+// errRoomDeleted when the room was deleted since the handshake read it, or
+// with the broker's or the room source's error. On success the caller must
+// call start or teardown.
+//
+// A DeleteRoom racing the handshake is caught either way: the store forgets
+// the room before its deletion is published to the broker, so a room that is
+// subscribed on this node hears of it (deleteRoom marks it, and join then
+// refuses, or closes the connection if it joined first), and a room that this
+// handshake subscribes re-reads the store once the subscription is in
+// effect — a deletion published before then is visible there.
+func (g *Gateway) register(ctx context.Context, c *conn, rm *chat.Room, roomARN string) error {
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
@@ -163,15 +184,18 @@ func (g *Gateway) register(c *conn, rm *chat.Room) error {
 	r := g.rooms[rm.ID]
 	first := r == nil
 	if first {
-		r = newRoom(g, rm.ID)
+		r = newRoom(g, rm.ID, roomARN)
 		r.subscribed = make(chan struct{})
 		g.rooms[rm.ID] = r
 	}
-	// The stored room is the freshest view of its limits.
-	r.setLimits(rm.MaximumMessageLength, rm.MaximumMessageRatePerSecond)
-	r.setHandler(rm, false)
+	// A view of the room older than what the room knows is ignored (an
+	// UpdateRoom may have landed since this handshake read it).
+	r.setConfig(configOf(rm))
 	c.room = r
-	r.join(c)
+	if !r.join(c) {
+		g.mu.Unlock()
+		return errRoomDeleted
+	}
 	g.readers.Add(1)
 	g.mu.Unlock()
 
@@ -182,6 +206,9 @@ func (g *Gateway) register(c *conn, rm *chat.Room) error {
 	// goes out or it could miss a broadcast sent right after.
 	if first {
 		r.unsubscribe, r.subErr = g.broker.Subscribe(rm.ID, r.handle)
+		if r.subErr == nil {
+			r.subErr = g.confirmRoom(ctx, r)
+		}
 		if r.subErr != nil {
 			// Later handshakes start over with a fresh room.
 			g.mu.Lock()
@@ -202,8 +229,29 @@ func (g *Gateway) register(c *conn, rm *chat.Room) error {
 	return nil
 }
 
-// start attaches the upgraded socket, releases the writer and starts the
-// reader.
+// confirmRoom re-reads a room that was just subscribed: a deletion
+// published before the subscription took effect never reaches this node,
+// but the store, which forgot the room before that publish, shows it. The
+// re-read also brings the freshest limits.
+func (g *Gateway) confirmRoom(ctx context.Context, r *room) error {
+	rm, err := g.opts.Rooms.GetRoom(ctx, r.id)
+	if err != nil {
+		if chat.ErrorCode(err) == chat.CodeResourceNotFound {
+			r.mu.Lock()
+			r.deleted = true
+			r.mu.Unlock()
+			return errRoomDeleted
+		}
+		return fmt.Errorf("%w: %w", errRoomLookup, err)
+	}
+	r.setConfig(configOf(rm))
+	return nil
+}
+
+// start attaches the upgraded socket, lets writers run and starts the
+// reader. Whatever was decided while the handshake was written — frames
+// broadcast, a close requested (the room deleted, the user disconnected,
+// judged slow) — is written now, after the 101.
 func (c *conn) start(nc net.Conn, ahead []byte, sessionExpires time.Time) {
 	tcp, writev := nc.(*net.TCPConn)
 	if writev && c.g.opts.SocketSendBuffer > 0 {
@@ -216,7 +264,7 @@ func (c *conn) start(nc net.Conn, ahead []byte, sessionExpires time.Time) {
 	if writev && directWrite {
 		c.raw, _ = tcp.SyscallConn()
 	}
-	c.writing = false
+	c.started.Store(true)
 	dead := c.dead
 	c.mu.Unlock()
 	if dead {
@@ -245,8 +293,9 @@ func (g *Gateway) detach(c *conn) {
 	}
 }
 
-func (g *Gateway) reject(w http.ResponseWriter, status int, msg string) {
-	g.stats.rejected.Add(1)
+// reject refuses a handshake with an HTTP status, and counts and logs why.
+func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, reason rejection, status int, msg string, attrs ...any) {
+	g.rejections.note(g.log, reason, status, msg, r, attrs...)
 	http.Error(w, msg, status)
 }
 

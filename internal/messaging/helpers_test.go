@@ -79,7 +79,7 @@ func newEnv(t testing.TB, configure func(*Options)) *env {
 	}
 	rooms := &memRooms{rooms: map[string]*chat.Room{}}
 	for _, id := range []string{"room1", "room2"} {
-		rooms.put(&chat.Room{ID: id, ARN: roomARN(id), MaximumMessageLength: 500, MaximumMessageRatePerSecond: 10})
+		rooms.put(&chat.Room{ID: id, MaximumMessageLength: 500, MaximumMessageRatePerSecond: 10})
 	}
 	opts := Options{Tokens: kr, Rooms: rooms, CloseTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
 	if configure != nil {

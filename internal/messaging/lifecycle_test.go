@@ -32,7 +32,9 @@ func TestRoomDeletedClosesConnections(t *testing.T) {
 	other := e.connect(t, "room2", "c")
 	defer other.close()
 	e.rooms.del("room1")
-	e.g.RoomDeleted("room1")
+	if err := e.g.RoomDeleted(t.Context(), "room1"); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []*client{a, b} {
 		expectFrame(t, c, `{"Type":"ERROR","Id":"ID","RequestId":"","ErrorCode":404,"ErrorMessage":"Room deleted"}`)
 		c.expectClose(t, 1000)
@@ -198,11 +200,11 @@ func TestProtocolViolations(t *testing.T) {
 }
 
 // TestSlowConsumer: a client that completes the handshake and never reads
-// is disconnected once its queue limit is hit, while the other viewers get
-// every frame in order.
+// is disconnected once what it was offered and did not take passes
+// MaxPendingBytes, while the other viewers get every frame in order.
 func TestSlowConsumer(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
-		o.QueueLimit = 16
+		o.MaxPendingBytes = 16 << 10
 		o.SocketSendBuffer = 4096
 		o.WriteCoalesce = -1
 	})

@@ -44,7 +44,7 @@ func BenchmarkRoomThroughput(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var recorder Recorder
 			rooms := &benchRooms{memRooms: memRooms{rooms: map[string]*chat.Room{}}}
-			room := &chat.Room{ID: "bench", ARN: roomARN("bench"), MaximumMessageLength: 500, MaximumMessageRatePerSecond: 1 << 30}
+			room := &chat.Room{ID: "bench", MaximumMessageLength: 500, MaximumMessageRatePerSecond: 1 << 30}
 			if tc.review {
 				room.MessageReviewHandler = &chat.MessageReviewHandler{URI: hook.URL, FallbackResult: chat.FallbackDeny}
 			}

@@ -87,7 +87,7 @@ func newReviewEnv(t *testing.T, handler *chat.MessageReviewHandler) *env {
 		o.Reviewer = rv
 		o.RequestRatePerSecond = 1000
 	})
-	e.rooms.put(&chat.Room{ID: "review", ARN: roomARN("review"), MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
+	e.rooms.put(&chat.Room{ID: "review", MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
 		MessageReviewHandler: handler, UpdateTime: time.Now()})
 	return e
 }
@@ -161,7 +161,7 @@ func TestReviewFallbackOnCrashingHandler(t *testing.T) {
 	expectFrame(t, c, `{"Type":"ERROR","Id":"ID","RequestId":"r-1","ErrorCode":406,"ErrorMessage":"Message rejected by the room's message review handler"}`)
 
 	// The same crash with an ALLOW fallback delivers the original.
-	e.rooms.put(&chat.Room{ID: "review2", ARN: roomARN("review2"), MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
+	e.rooms.put(&chat.Room{ID: "review2", MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
 		MessageReviewHandler: &chat.MessageReviewHandler{URI: h.url, FallbackResult: chat.FallbackAllow}})
 	c2 := e.connect(t, "review2", "alice")
 	defer c2.close()
@@ -183,10 +183,12 @@ func TestReviewRoomUpdatedAppliesAtOnce(t *testing.T) {
 	const denied = `{"Type":"ERROR","Id":"ID","RequestId":"","ErrorCode":406,"ErrorMessage":"Message rejected by the room's message review handler"}`
 	update := func(h *chat.MessageReviewHandler) {
 		// As UpdateRoom does: store, then tell the gateway.
-		r := &chat.Room{ID: "review", ARN: roomARN("review"), MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
+		r := &chat.Room{ID: "review", MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
 			MessageReviewHandler: h, UpdateTime: time.Now()}
 		e.rooms.put(r)
-		e.g.RoomUpdated(r)
+		if err := e.g.RoomUpdated(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	c.send(t, `{"Action":"SEND_MESSAGE","Content":"one"}`)
@@ -260,14 +262,15 @@ func TestReviewKeepsEachSendersOrder(t *testing.T) {
 	}
 }
 
-// An update made on another node reaches this one only as a broker message
-// with the limits; the room re-reads its handler from the store.
-func TestReviewHandlerUpdateFromAnotherNode(t *testing.T) {
+// An update made by a node that predates versioned updates reaches this one
+// as a broker message with the limits only; the room re-reads its handler
+// from the store.
+func TestReviewHandlerUpdateFromOlderNode(t *testing.T) {
 	deny := startHook(t, func(w http.ResponseWriter, _ reviewCall) { io.WriteString(w, `{"ReviewResult":"DENY"}`) })
 	e := newReviewEnv(t, nil)
 	c := e.connect(t, "review", "alice")
 	defer c.close()
-	e.rooms.put(&chat.Room{ID: "review", ARN: roomARN("review"), MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
+	e.rooms.put(&chat.Room{ID: "review", MaximumMessageLength: 50, MaximumMessageRatePerSecond: 100,
 		MessageReviewHandler: &chat.MessageReviewHandler{URI: deny.url}, UpdateTime: time.Now().Add(time.Second)})
 	if err := e.g.broker.Publish(t.Context(), "review", broker.Message{Kind: broker.KindRoomUpdated, MaxMessageLength: 50, MaxMessageRate: 100}); err != nil {
 		t.Fatal(err)
@@ -276,7 +279,7 @@ func TestReviewHandlerUpdateFromAnotherNode(t *testing.T) {
 		e.g.mu.Lock()
 		r := e.g.rooms["review"]
 		e.g.mu.Unlock()
-		if r == nil || r.reviewHandler() == nil {
+		if r == nil || r.config().handler == nil {
 			return errorf("handler not applied yet")
 		}
 		return nil

@@ -17,7 +17,7 @@ import (
 // RoomLimiter together accept the room's rate, not twice it.
 func TestRoomLimiterSharedByGateways(t *testing.T) {
 	shared := ratelimit.NewMemory()
-	slow := &chat.Room{ID: "slow", ARN: roomARN("slow"), MaximumMessageLength: 100, MaximumMessageRatePerSecond: 2}
+	slow := &chat.Room{ID: "slow", MaximumMessageLength: 100, MaximumMessageRatePerSecond: 2}
 	e1 := newEnv(t, func(o *Options) { o.RoomLimiter = shared })
 	e2 := newEnv(t, func(o *Options) { o.RoomLimiter = shared })
 	e1.rooms.put(slow)
@@ -85,7 +85,7 @@ func TestRoomLimiterFailure(t *testing.T) {
 		o.RoomLimiter = ratelimit.NewRedis(client, "unused")
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
-	e.rooms.put(&chat.Room{ID: "slow", ARN: roomARN("slow"), MaximumMessageLength: 100, MaximumMessageRatePerSecond: 2})
+	e.rooms.put(&chat.Room{ID: "slow", MaximumMessageLength: 100, MaximumMessageRatePerSecond: 2})
 	c := e.connect(t, "slow", "u")
 	defer c.close()
 	for _, id := range []string{"1", "2"} {

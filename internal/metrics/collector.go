@@ -2,19 +2,27 @@ package metrics
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// statMetric is one metric derived from a subsystem's Stats snapshot.
+// statMetric is one metric derived from a subsystem's Stats snapshot:
+// one value, or (byLabel set) one value per value of its single label.
 type statMetric[S any] struct {
-	desc  *prometheus.Desc
-	kind  prometheus.ValueType
-	value func(S) float64
+	desc    *prometheus.Desc
+	kind    prometheus.ValueType
+	value   func(S) float64
+	byLabel func(S) map[string]uint64
 }
 
 func gauge[S any](name, help string, value func(S) float64) statMetric[S] {
-	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, value}
+	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, value, nil}
 }
 
 func counter[S any](name, help string, value func(S) float64) statMetric[S] {
-	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.CounterValue, value}
+	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.CounterValue, value, nil}
+}
+
+// counterBy is a counter with one label, read from a map of label value to
+// count.
+func counterBy[S any](name, help, label string, values func(S) map[string]uint64) statMetric[S] {
+	return statMetric[S]{desc: prometheus.NewDesc(namespace+"_"+name, help, []string{label}, nil), kind: prometheus.CounterValue, byLabel: values}
 }
 
 // statsCollector takes one Stats snapshot per scrape and reports every
@@ -37,6 +45,12 @@ func (c *statsCollector[S]) Describe(ch chan<- *prometheus.Desc) {
 func (c *statsCollector[S]) Collect(ch chan<- prometheus.Metric) {
 	s := c.snapshot()
 	for _, m := range c.metrics {
+		if m.byLabel != nil {
+			for label, v := range m.byLabel(s) {
+				ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(v), label)
+			}
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
 	}
 }

@@ -70,13 +70,14 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		gauge("messaging_connections", "Open chat connections (and handshakes in progress).", func(s messaging.Stats) float64 { return float64(s.Connections) }),
 		gauge("messaging_rooms", "Rooms with at least one connection on this node.", func(s messaging.Stats) float64 { return float64(s.Rooms) }),
 		counter("messaging_handshakes_accepted_total", "WebSocket handshakes accepted.", func(s messaging.Stats) float64 { return float64(s.Accepted) }),
-		counter("messaging_handshakes_rejected_total", "WebSocket handshakes refused with an HTTP status.", func(s messaging.Stats) float64 { return float64(s.Rejected) }),
+		counterBy("messaging_handshakes_rejected_total", "WebSocket handshakes refused, by reason (token_missing, token_invalid, token_expired, token_used, room_not_found, quota_exceeded, shutting_down, not_websocket, upgrade_failed and internal failures).", "reason", func(s messaging.Stats) map[string]uint64 { return s.RejectedByReason }),
 		counter("messaging_frames_delivered_total", "WebSocket frames written to clients (a broadcast to n connections counts n).", func(s messaging.Stats) float64 { return float64(s.FramesDelivered) }),
 		counter("messaging_writes_total", "Socket writes; frames_delivered/writes is the coalescing factor.", func(s messaging.Stats) float64 { return float64(s.Writes) }),
-		counter("messaging_slow_consumer_disconnects_total", "Connections closed because their outbound queue overflowed.", func(s messaging.Stats) float64 { return float64(s.SlowConsumerDisconnects) }),
+		counter("messaging_slow_consumer_disconnects_total", "Connections closed as slow consumers (offered bytes not taken, a blocked write, or a full private queue).", func(s messaging.Stats) float64 { return float64(s.SlowConsumerDisconnects) }),
 		counter("messaging_idle_disconnects_total", "Connections closed for missing pongs.", func(s messaging.Stats) float64 { return float64(s.IdleDisconnects) }),
 		counter("messaging_published_total", "MESSAGE and EVENT frames published by this node.", func(s messaging.Stats) float64 { return float64(s.Published) }),
 		counter("messaging_errors_sent_total", "ERROR frames sent to clients.", func(s messaging.Stats) float64 { return float64(s.ErrorsSent) }),
+		counter("messaging_frames_not_recorded_total", "MESSAGE and EVENT frames refused because the room's chat log could not record them (the sender got an error; nobody received them).", func(s messaging.Stats) float64 { return float64(s.RecordFailures) }),
 		counter("messaging_shared_limiter_failures_total", "Shared (Redis) rate-limiter calls that failed; this node's own buckets decided.", func(s messaging.Stats) float64 { return float64(s.LimiterFailures) }),
 	})
 }

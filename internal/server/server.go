@@ -116,6 +116,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Tokens:               s.keyring,
 		Rooms:                s.store,
 		MaxConnections:       cfg.MaxConnections,
+		MaxPendingBytes:      cfg.MaxPendingBytes,
+		SocketSendBuffer:     cfg.SocketSendBuffer,
 		QueueLimit:           cfg.QueueLimit,
 		WriteCoalesce:        writeCoalesce(cfg.WriteCoalesce),
 		PingInterval:         cfg.PingInterval,

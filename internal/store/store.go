@@ -35,8 +35,8 @@ type Page struct {
 //   - more than chat.MaxTagsPerResource tags after a merge: chat.Validation on field "tags";
 //   - deleting a logging configuration that rooms still reference: chat.Conflict.
 //
-// ARN fields of the values passed in are ignored and left empty in the values
-// returned: ARNs are derived from the server's region and account by the caller.
+// Values carry no ARNs (chat.Room and chat.LoggingConfiguration have none):
+// ARNs are derived from the server's region and account by the caller.
 type Store interface {
 	// CreateRoom inserts room unless the store already holds maxRooms rooms.
 	CreateRoom(ctx context.Context, room *chat.Room, maxRooms int) error

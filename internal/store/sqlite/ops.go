@@ -390,7 +390,7 @@ func (s *Store) UpdateLoggingConfiguration(ctx context.Context, id string, updat
 		}
 		// The callback's copy is ours (scanLC built it), so only the fields
 		// UpdateLoggingConfiguration does not change need restoring.
-		cur.ID, cur.ARN, cur.CreateTime, cur.Tags = id, "", createTime, tags
+		cur.ID, cur.CreateTime, cur.Tags = id, createTime, tags
 		out = cur
 		return nil
 	})
