@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/aws/smithy-go"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
@@ -30,28 +31,7 @@ import (
 // prefix, and checks that everything a client can observe of a room is the
 // same whichever node it is connected to.
 func TestClusterTwoNodes(t *testing.T) {
-	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
-	redisURL := os.Getenv("IVSCHATD_TEST_REDIS_URL")
-	if pgURL == "" || redisURL == "" {
-		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the cluster test")
-	}
-	schema := freshSchema(t, pgURL)
-	key, err := token.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rb [6]byte
-	rand.Read(rb[:])
-	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
-	node := func() *testServer {
-		return startServer(t, "", func(c *config.Config) {
-			c.PostgresURL = withSearchPath(pgURL, schema)
-			c.TokenKeys = []string{key.SecretString()}
-			c.RedisURL = redisURL
-			c.RedisPrefix = prefix
-		})
-	}
-	a, b := node(), node()
+	a, b := startCluster(t, "")
 	room := createRoom(t, a.client(), "cluster")
 	chatToken := func(user string, caps ...string) string {
 		t.Helper()
@@ -139,6 +119,38 @@ func TestClusterTwoNodes(t *testing.T) {
 	}
 }
 
+// startCluster runs two nodes on one fresh PostgreSQL schema and one Redis
+// key prefix, sharing a token key ring, as the README's cluster mode says.
+// redisURL "" takes IVSCHATD_TEST_REDIS_URL (a test may pass its own Redis).
+// The test is skipped unless PostgreSQL and Redis are configured.
+func startCluster(t *testing.T, redisURL string) (a, b *testServer) {
+	t.Helper()
+	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
+	if redisURL == "" {
+		redisURL = os.Getenv("IVSCHATD_TEST_REDIS_URL")
+	}
+	if pgURL == "" || redisURL == "" {
+		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the cluster test")
+	}
+	schema := freshSchema(t, pgURL)
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb [6]byte
+	rand.Read(rb[:])
+	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
+	node := func() *testServer {
+		return startServer(t, "", func(c *config.Config) {
+			c.PostgresURL = withSearchPath(pgURL, schema)
+			c.TokenKeys = []string{key.SecretString()}
+			c.RedisURL = redisURL
+			c.RedisPrefix = prefix
+		})
+	}
+	return node(), node()
+}
+
 func toCaps(caps []string) []types.ChatTokenCapability {
 	out := make([]types.ChatTokenCapability, len(caps))
 	for i, c := range caps {
@@ -214,28 +226,7 @@ func TestClusterRedisUnreachable(t *testing.T) {
 // whole budget at once; together they get exactly the budget, and a second
 // later the budget is back.
 func TestClusterRoomRateLimit(t *testing.T) {
-	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
-	redisURL := os.Getenv("IVSCHATD_TEST_REDIS_URL")
-	if pgURL == "" || redisURL == "" {
-		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the cluster test")
-	}
-	schema := freshSchema(t, pgURL)
-	key, err := token.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rb [6]byte
-	rand.Read(rb[:])
-	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
-	node := func() *testServer {
-		return startServer(t, "", func(c *config.Config) {
-			c.PostgresURL = withSearchPath(pgURL, schema)
-			c.TokenKeys = []string{key.SecretString()}
-			c.RedisURL = redisURL
-			c.RedisPrefix = prefix
-		})
-	}
-	a, b := node(), node()
+	a, b := startCluster(t, "")
 	const rate = 5
 	room, err := a.client().CreateRoom(ctxT(t), &ivschat.CreateRoomInput{
 		Name: aws.String("rate"), MaximumMessageRatePerSecond: aws.Int32(rate),
@@ -338,4 +329,75 @@ func outcomes(t *testing.T, conn net.Conn, ids []string) (accepted int) {
 		}
 	}
 	return accepted
+}
+
+// Item 1 in cluster mode: review handlers get the room's ARN on a node that
+// learnt of the room's handler at connect time and on one that learnt of it
+// from another node's UpdateRoom (through Redis).
+func TestClusterReviewRequestCarriesRoomArn(t *testing.T) {
+	a, b := startCluster(t, "")
+	hook := startReviewHook(t)
+	c := a.client()
+
+	withHandler, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dialChat(t, b.URL, chatToken(t, c, *withHandler.Arn, "u", "SEND_MESSAGE"))
+	defer conn.Close()
+	sendReviewed(t, hook, conn, "at connect on B", *withHandler.Arn)
+
+	later := createRoom(t, c, "later")
+	conn2 := dialChat(t, b.URL, chatToken(t, c, *later.Arn, "u", "SEND_MESSAGE"))
+	defer conn2.Close()
+	if _, err := c.UpdateRoom(ctxT(t), &ivschat.UpdateRoomInput{Identifier: later.Arn, MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL)}}); err != nil {
+		t.Fatal(err)
+	}
+	// The update reaches B through Redis, asynchronously: send until the
+	// handler is called.
+	var content string
+	checkFor(t, 10*time.Second, 0, func() error {
+		content = fmt.Sprintf("after update on A %d", time.Now().UnixNano())
+		send(t, conn2, `{"Action":"SEND_MESSAGE","Content":"`+content+`"}`)
+		readFrame(t, conn2)
+		if _, ok := hook.roomARN(content); !ok {
+			return errors.New("node B does not review yet")
+		}
+		return nil
+	})
+	if got, _ := hook.roomARN(content); got != *later.Arn {
+		t.Fatalf("review request on B after UpdateRoom on A: RoomArn = %q, want %q", got, *later.Arn)
+	}
+}
+
+// Item 6 in cluster mode: handshakes on node B race a DeleteRoom made
+// through node A.
+func TestClusterDeleteRoomRacingHandshakes(t *testing.T) {
+	a, b := startCluster(t, "")
+	checkDeleteRacingHandshakes(t, a, b)
+}
+
+// Item 6: when the other nodes cannot be told of a DeleteRoom (Redis is
+// down), the call fails with a 5xx the SDKs retry instead of answering 204
+// while their connections chat on, and it fails within seconds.
+func TestClusterDeleteRoomNotPropagatedFails(t *testing.T) {
+	redisURL, killRedis := startRedis(t)
+	a, _ := startCluster(t, redisURL)
+	c := a.client()
+	room := createRoom(t, c, "doomed")
+	killRedis()
+	start := time.Now()
+	_, err := c.DeleteRoom(ctxT(t), &ivschat.DeleteRoomInput{Identifier: room.Arn})
+	took := time.Since(start)
+	t.Logf("DeleteRoom failed after %v: %v", took, err)
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InternalServerException" {
+		t.Fatalf("DeleteRoom with Redis down: %v, want InternalServerException (500)", err)
+	}
+	if !strings.Contains(apiErr.ErrorMessage(), "could not be told") {
+		t.Errorf("message %q does not say what failed", apiErr.ErrorMessage())
+	}
+	if took > 5*time.Second {
+		t.Errorf("DeleteRoom took %v to fail", took)
+	}
 }

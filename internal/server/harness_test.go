@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +41,12 @@ type testServer struct {
 // existing one) with the test key pair; edit adjusts the config first.
 func startServer(t testing.TB, dataDir string, edit func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerLogging(t, dataDir, edit, discardLogger())
+}
+
+// startServerLogging is startServer with the server's logger.
+func startServerLogging(t testing.TB, dataDir string, edit func(*config.Config), log *slog.Logger) *testServer {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	if dataDir == "" {
@@ -56,7 +64,6 @@ func startServer(t testing.TB, dataDir string, edit func(*config.Config)) *testS
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	log := discardLogger()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := New(ctx, cfg, log)
 	if err != nil {
@@ -130,6 +137,29 @@ func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// logBuffer collects a server's log lines for a test to inspect.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logger returns a debug-level logger writing into b.
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // discardLogger is silent unless the tests run with -v.
