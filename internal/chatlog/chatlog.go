@@ -45,6 +45,12 @@
 // Chat must not wait for space: callers log and carry on. A destination that
 // is down therefore keeps every record until its spool is full and loses only
 // what arrives after that.
+//
+// # File modes
+//
+// Chat content is private to the server's user whatever the umask: the spool
+// and the local destination files are created 0600 in 0700 directories, and
+// Open tightens what earlier versions created with wider modes.
 package chatlog
 
 import (
@@ -218,7 +224,16 @@ func Open(ctx context.Context, opts Options) (*Pipeline, error) {
 		rooms: map[string][]*destination{},
 		lcs:   map[string]*chat.LoggingConfiguration{},
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	// Directories written by earlier versions had the umask's modes.
+	for _, dir := range []string{opts.Dir, opts.LocalDir} {
+		if dir == "" {
+			continue
+		}
+		if err := tighten(dir); err != nil {
+			p.log.Warn("chatlog: could not make chat-log files private", "dir", dir, "err", err)
+		}
+	}
+	if err := os.MkdirAll(opts.Dir, dirMode); err != nil {
 		return nil, err
 	}
 	des, err := os.ReadDir(opts.Dir)

@@ -66,7 +66,7 @@ func segName(base uint64) string { return fmt.Sprintf("%020d.seg", base) }
 // openSpool opens (or creates) the spool in dir, truncates a torn tail, and
 // starts its writer.
 func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return nil, err
 	}
 	s := &spool{dir: dir, max: max, segSize: segSize, log: log,
@@ -97,7 +97,7 @@ func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error)
 		// A fresh spool (or one whose segments were all removed by hand):
 		// continue numbering after the cursor so LSNs never go backwards.
 		s.segs = []segment{{base: ack}}
-		f, err := os.OpenFile(filepath.Join(dir, segName(ack)), os.O_CREATE|os.O_RDWR, 0o644)
+		f, err := os.OpenFile(filepath.Join(dir, segName(ack)), os.O_CREATE|os.O_RDWR, fileMode)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,7 @@ func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error)
 		s.active = f
 	} else {
 		last := &s.segs[len(s.segs)-1]
-		f, err := os.OpenFile(filepath.Join(dir, segName(last.base)), os.O_RDWR, 0o644)
+		f, err := os.OpenFile(filepath.Join(dir, segName(last.base)), os.O_RDWR, fileMode)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +235,7 @@ func writeCursor(dir string, lsn uint64) error {
 	b := binary.LittleEndian.AppendUint64(nil, lsn)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	tmp := filepath.Join(dir, cursorFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fileMode)
 	if err != nil {
 		return err
 	}
@@ -399,7 +399,7 @@ func (s *spool) roll() error {
 	s.mu.Lock()
 	base := s.committed
 	s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.dir, segName(base)), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(filepath.Join(s.dir, segName(base)), os.O_CREATE|os.O_RDWR|os.O_TRUNC, fileMode)
 	if err != nil {
 		s.active = nil
 		return err
