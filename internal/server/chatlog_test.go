@@ -281,17 +281,23 @@ func TestLoggingConfigurationActivatedAfterRoomAttached(t *testing.T) {
 		out, err := c.CreateLoggingConfiguration(ctx, &ivschat.CreateLoggingConfigurationInput{DestinationConfiguration: s3Destination(bucket)})
 		done <- created{out, err}
 	}()
+	// The configuration is found while CREATING (a shared PostgreSQL store
+	// may hold other tests' configurations: only ours is CREATING with
+	// this bucket).
 	var lcARN string
 	checkFor(t, 4*time.Second, 10*time.Millisecond, func() error {
 		list, err := c.ListLoggingConfigurations(ctx, &ivschat.ListLoggingConfigurationsInput{})
 		if err != nil {
 			return err
 		}
-		if len(list.LoggingConfigurations) != 1 || list.LoggingConfigurations[0].State != types.LoggingConfigurationStateCreating {
-			return fmt.Errorf("configurations %+v, want one CREATING", list.LoggingConfigurations)
+		for _, lc := range list.LoggingConfigurations {
+			if d, ok := lc.DestinationConfiguration.(*types.DestinationConfigurationMemberS3); ok &&
+				aws.ToString(d.Value.BucketName) == bucket && lc.State == types.LoggingConfigurationStateCreating {
+				lcARN = aws.ToString(lc.Arn)
+				return nil
+			}
 		}
-		lcARN = aws.ToString(list.LoggingConfigurations[0].Arn)
-		return nil
+		return fmt.Errorf("no CREATING configuration for bucket %s among %d", bucket, len(list.LoggingConfigurations))
 	})
 	room, err := c.CreateRoom(ctx, &ivschat.CreateRoomInput{LoggingConfigurationIdentifiers: []string{lcARN}})
 	if err != nil {
