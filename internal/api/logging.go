@@ -86,6 +86,7 @@ func (h *Handler) createLoggingConfiguration(c *call) (any, error) {
 	if err := h.store.CreateLoggingConfiguration(c.ctx, lc, h.cfg.MaxLoggingConfigurations); err != nil {
 		return nil, err
 	}
+	h.loggingConfigurationChanged(lc.ID)
 	lc, err := h.settle(c, lc.ID, dest, chat.StateCreateFailed)
 	if err != nil {
 		return nil, err
@@ -179,12 +180,12 @@ func (h *Handler) updateLoggingConfiguration(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.loggingConfigurationChanged(id)
 	if lc.State == chat.StateUpdating {
 		if lc, err = h.settle(c, id, dest, chat.StateUpdateFailed); err != nil {
 			return nil, err
 		}
 	}
-	h.loggingConfigurationChanged(id)
 	return h.loggingConfigurationJSON(lc), nil
 }
 
@@ -196,6 +197,10 @@ const probeTimeout = 5 * time.Second
 // the reason logged. The transitional state is stored first so that a Get
 // while the probe runs tells the truth. A failed configuration records nothing
 // until an UpdateLoggingConfiguration succeeds.
+//
+// Every write of a configuration is followed by loggingConfigurationChanged,
+// this one included: rooms that referenced the configuration while it was
+// CREATING or UPDATING (and chat logging cached it so) must see it ACTIVE.
 func (h *Handler) settle(c *call, id string, dest chat.Destination, failed string) (*chat.LoggingConfiguration, error) {
 	state := chat.StateActive
 	if h.probe != nil {
@@ -208,10 +213,13 @@ func (h *Handler) settle(c *call, id string, dest chat.Destination, failed strin
 		}
 	}
 	// The outcome is stored even if the client went away meanwhile.
-	return h.store.UpdateLoggingConfiguration(context.WithoutCancel(c.ctx), id, func(lc *chat.LoggingConfiguration) error {
+	lc, err := h.store.UpdateLoggingConfiguration(context.WithoutCancel(c.ctx), id, func(lc *chat.LoggingConfiguration) error {
 		lc.State = state
 		return nil
 	})
+	// Even after an error: whether the write happened is unknown.
+	h.loggingConfigurationChanged(id)
+	return lc, err
 }
 
 func isTransitional(state string) bool {

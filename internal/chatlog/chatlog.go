@@ -6,8 +6,9 @@
 //
 // Record encodes one record and appends it to an on-disk spool per
 // destination; it returns only after the spool append is fsynced, so a nil
-// return means the record survives kill -9. Concurrent Record calls share one
-// fsync (group commit). A deliverer goroutine per destination reads the spool,
+// return means the record survives kill -9; an error wraps ErrNotRecorded and
+// the caller must then not deliver the frame (see Record). Concurrent Record
+// calls share one fsync (group commit). A deliverer goroutine per destination reads the spool,
 // batches, sends with retries (exponential backoff with jitter, no limit on
 // attempts), and only after the destination acknowledged a batch persists its
 // cursor and deletes spool segments wholly before it. Open replays whatever a
@@ -40,11 +41,25 @@
 // MaxSpoolBytes bounds each destination's spool on disk (so total disk use is
 // at most MaxSpoolBytes times the number of destinations). When a record
 // would pass the bound it is dropped for that destination only — other
-// destinations still get it — counted in Stats().Dropped, logged at most every
-// 10 s per destination, and Record returns an error wrapping ErrSpoolFull.
-// Chat must not wait for space: callers log and carry on. A destination that
-// is down therefore keeps every record until its spool is full and loses only
-// what arrives after that.
+// destinations still get it — counted in Stats().Dropped and logged at most
+// every 10 s per destination, and Record still returns nil: chat must not
+// wait for space. A destination that is down therefore keeps every record
+// until its spool is full and loses only what arrives after that.
+//
+// # Spool failures
+//
+// A spool write that fails (an I/O error, a segment that cannot be created)
+// is cut off the segment, so the spool on disk holds only whole records, and
+// the records of that write are counted in Stats().FailedToSpool, logged at
+// most every 10 s per destination, and refused (Record returns an error). The
+// next write reopens the segment and tries again: a transient error costs
+// the records written while it lasts, never the destination.
+//
+// # File modes
+//
+// Chat content is private to the server's user whatever the umask: the spool
+// and the local destination files are created 0600 in 0700 directories, and
+// Open tightens what earlier versions created with wider modes.
 package chatlog
 
 import (
@@ -100,6 +115,14 @@ type Options struct {
 	Destinations  DestinationOptions
 	LocalDir      string // root of the local-files default, e.g. DATA_DIR/chatlogs; required if any Endpoint is empty
 
+	// RouteTTL is how long a room's logging destinations are used before
+	// they are read from the store again: how long a change made through
+	// another node of a cluster takes to reach this one; default 10 s.
+	RouteTTL time.Duration
+	// RouteLookupTimeout bounds one read of a room's routing from the store;
+	// past it the room's last known routing is used; default 2 s.
+	RouteLookupTimeout time.Duration
+
 	S3BatchBytes    int           // uncompressed bytes per S3 delivery round; default 5 MiB
 	S3BatchInterval time.Duration // longest a record waits for an S3 batch; default 60 s
 	// StreamBatchInterval is how long CloudWatch Logs and Firehose records
@@ -118,11 +141,11 @@ const (
 )
 
 var (
-	// ErrSpoolFull: the record was dropped for at least one destination
-	// because its spool is at MaxSpoolBytes. The record still went to the
-	// other destinations.
-	ErrSpoolFull = errors.New("chatlog: spool full, record dropped")
-	// ErrClosed: Record after Close.
+	// ErrNotRecorded is wrapped by every error Record returns: the frame
+	// could not be durably recorded for at least one destination it should
+	// go to, so it must not be delivered.
+	ErrNotRecorded = errors.New("chatlog: frame not recorded")
+	// ErrClosed: Record after Close (wrapped together with ErrNotRecorded).
 	ErrClosed = errors.New("chatlog: pipeline closed")
 )
 
@@ -130,6 +153,13 @@ var (
 type Stats struct {
 	// Destinations is keyed by destination ("s3:<bucket>", ...).
 	Destinations map[string]DestinationStats
+	// RoutesStale counts records routed by their room's last known
+	// destinations because the store could not be read.
+	RoutesStale uint64
+	// RoutesRefused counts records refused because their room's
+	// destinations could not be determined (the store could not be read and
+	// none were known, or a destination's spool could not be opened).
+	RoutesRefused uint64
 }
 
 // DestinationStats counts one destination's records since Open (SpoolBytes is
@@ -138,8 +168,12 @@ type DestinationStats struct {
 	Spooled        uint64 // records durably appended
 	Delivered      uint64 // records acknowledged by the destination (replays included)
 	FailedAttempts uint64 // delivery attempts that failed (each is retried)
-	Dropped        uint64 // records dropped because the spool was full
-	SpoolBytes     int64
+	Dropped        uint64 // records dropped because the spool was full (Record returned nil)
+	// FailedToSpool counts records that could not be written to the spool
+	// (an I/O error, or the caller's context ended before the write was
+	// queued); Record returned an error for each.
+	FailedToSpool uint64
+	SpoolBytes    int64
 }
 
 // Pipeline is the chat-logging pipeline. Its methods are safe for concurrent use.
@@ -156,13 +190,21 @@ type Pipeline struct {
 	dests      map[string]*destination
 	destClosed bool // no destinations may start after Close took the list
 
-	// Routing cache: room ID → destinations, so rooms without logging cost a
-	// map lookup. gen is bumped by every invalidation; a lookup that raced
-	// with one does not fill the cache with what it read.
-	cacheMu sync.RWMutex
-	gen     uint64
-	rooms   map[string][]*destination
-	lcs     map[string]*chat.LoggingConfiguration
+	// Routing cache (route.go): room ID → destinations, so rooms without
+	// logging cost a map lookup. gen is bumped by every invalidation; a
+	// lookup that raced with one does not fill the cache with what it read.
+	// lcGen is the gen of the last configuration change: room entries read
+	// before it are stale.
+	cacheMu   sync.RWMutex
+	gen       uint64
+	lcGen     uint64
+	rooms     map[string]routeEntry
+	lcs       map[string]lcEntry
+	nextSweep time.Time
+
+	storeHealth                  storeHealth
+	routesStale, routesRefused   atomic.Uint64
+	lastStaleLog, lastRefusedLog atomic.Int64
 
 	// closeDone is Close's ctx.Done(), published before the flush channels
 	// are closed.
@@ -200,6 +242,12 @@ func Open(ctx context.Context, opts Options) (*Pipeline, error) {
 	if opts.StreamBatchInterval <= 0 {
 		opts.StreamBatchInterval = time.Second
 	}
+	if opts.RouteTTL <= 0 {
+		opts.RouteTTL = 10 * time.Second
+	}
+	if opts.RouteLookupTimeout <= 0 {
+		opts.RouteLookupTimeout = 2 * time.Second
+	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = 500 * time.Millisecond
 	}
@@ -215,10 +263,19 @@ func Open(ctx context.Context, opts Options) (*Pipeline, error) {
 	p := &Pipeline{
 		opts: opts, log: opts.Logger,
 		dests: map[string]*destination{},
-		rooms: map[string][]*destination{},
-		lcs:   map[string]*chat.LoggingConfiguration{},
+		rooms: map[string]routeEntry{},
+		lcs:   map[string]lcEntry{},
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	// Directories written by earlier versions had the umask's modes.
+	for _, dir := range []string{opts.Dir, opts.LocalDir} {
+		if dir == "" {
+			continue
+		}
+		if err := tighten(dir); err != nil {
+			p.log.Warn("chatlog: could not make chat-log files private", "dir", dir, "err", err)
+		}
+	}
+	if err := os.MkdirAll(opts.Dir, dirMode); err != nil {
 		return nil, err
 	}
 	des, err := os.ReadDir(opts.Dir)
@@ -284,11 +341,12 @@ func (p *Pipeline) destination(ctx context.Context, kind, name string) (*destina
 	if err != nil {
 		return nil, err
 	}
-	sp, err := openSpool(filepath.Join(p.opts.Dir, dirName(kind, name)), p.opts.MaxSpoolBytes, segmentSize(p.opts.MaxSpoolBytes), p.log)
+	log := p.log.With("destination", key)
+	sp, err := openSpool(filepath.Join(p.opts.Dir, dirName(kind, name)), p.opts.MaxSpoolBytes, segmentSize(p.opts.MaxSpoolBytes), log)
 	if err != nil {
 		return nil, fmt.Errorf("chatlog: open spool for %s: %w", key, err)
 	}
-	d := &destination{key: key, sp: sp, sink: snk, p: p, log: p.log.With("destination", key),
+	d := &destination{key: key, sp: sp, sink: snk, p: p, log: log,
 		flush: make(chan struct{}), done: make(chan struct{})}
 	p.dests[key] = d
 	go d.run()
@@ -318,29 +376,52 @@ func (p *Pipeline) newSink(ctx context.Context, kind, name string) (sink, error)
 	return nil, fmt.Errorf("chatlog: unknown destination kind %q", kind)
 }
 
-// Record appends one delivered MESSAGE or EVENT frame of roomID. payload is
-// the exact frame JSON clients received; at is when the server received it.
+// Record durably records one MESSAGE or EVENT frame of roomID before it is
+// delivered. payload is the exact frame JSON clients will receive; at is when
+// the server received it.
 //
-// A nil return means the record is fsynced in the spool of every destination
-// of every ACTIVE logging configuration the room references and will be
-// delivered at least once. Rooms without logging configurations return
-// without I/O after the first lookup. An error wrapping ErrSpoolFull means the
-// record was dropped for some destination (counted and logged); callers must
-// not fail the chat message because of any error from Record.
+// The contract with the caller:
+//
+//   - nil: the record is fsynced in the spool of every destination of every
+//     ACTIVE logging configuration the room references (it survives kill -9
+//     and will be delivered at least once), or the room logs nothing, or a
+//     destination's spool was full (MaxSpoolBytes): the record is dropped
+//     for that destination only, counted in Stats and logged, and chat goes
+//     on — the bound is what keeps a destination that is down from filling
+//     the disk.
+//   - an error, always wrapping ErrNotRecorded: the record could not be
+//     kept for at least one destination because of a failure — a spool
+//     write failed (counted in FailedToSpool), the room's destinations
+//     could not be determined (the store failed and none were known), ctx
+//     ended first, the pipeline is closed (also wraps ErrClosed), or the
+//     frame is not a valid record. The caller must not deliver the frame
+//     (the gateway refuses it with ERROR 500). Destinations whose append
+//     succeeded still hold the record: a refused frame may appear in some
+//     logs, never a delivered frame missing from one.
+//
+// Rooms without logging configurations return without I/O (the routing is
+// cached, see route.go).
 func (p *Pipeline) Record(ctx context.Context, roomID, typ string, payload []byte, at time.Time) error {
+	if err := p.record(ctx, roomID, typ, payload, at); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) record(ctx context.Context, roomID, typ string, payload []byte, at time.Time) error {
 	dests, err := p.route(ctx, roomID)
 	if err != nil || len(dests) == 0 {
 		return err
 	}
 	if typ != "MESSAGE" && typ != "EVENT" {
-		return fmt.Errorf("chatlog: record type %q is neither MESSAGE nor EVENT", typ)
+		return fmt.Errorf("record type %q is neither MESSAGE nor EVENT", typ)
 	}
 	rec, err := buildRecord(typ, payload, at)
 	if err != nil {
 		return err
 	}
 	if len(rec)+bodyFixedLen+len(roomID) > maxEntryBody || len(roomID) > 0xffff {
-		return fmt.Errorf("chatlog: record of %d bytes is too large", len(rec))
+		return fmt.Errorf("record of %d bytes is too large", len(rec))
 	}
 	buf := encodeBody(at, roomID, rec)
 
@@ -350,46 +431,41 @@ func (p *Pipeline) Record(ctx context.Context, roomID, typ string, payload []byt
 		return ErrClosed
 	}
 	var (
-		reqs  [4]*appendReq
-		pend  = reqs[:0]
-		owner [4]*destination
-		own   = owner[:0]
-		full  error
+		reqs     [4]*appendReq
+		pend     = reqs[:0]
+		owner    [4]*destination
+		own      = owner[:0]
+		firstErr error
 	)
 	for _, d := range dests {
 		req, err := d.sp.enqueue(ctx, buf)
-		if err != nil && !errors.Is(err, errSpoolFull) {
-			return err
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errSpoolFull):
 			d.dropped.Add(1)
 			d.logDrop()
-			full = fmt.Errorf("%w for %s", ErrSpoolFull, d.key)
-			continue
+		case err != nil:
+			d.sp.failed(1, err)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("spool %s: %w", d.key, err)
+			}
+		default:
+			pend = append(pend, req)
+			own = append(own, d)
 		}
-		pend = append(pend, req)
-		own = append(own, d)
 	}
-	var firstErr error
 	for i, req := range pend {
 		select {
 		case err := <-req.done:
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("chatlog: spool %s: %w", own[i].key, err)
-				}
-				continue
+			// The spool's writer counted and logged the outcome.
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("spool %s: %w", own[i].key, err)
 			}
-			own[i].spooled.Add(1)
 		case <-ctx.Done():
 			// The append may still complete; the caller just stops waiting.
 			return ctx.Err()
 		}
 	}
-	if firstErr != nil {
-		return firstErr
-	}
-	return full
+	return firstErr
 }
 
 // buildRecord renders the spec §8 record around the frame. The payload is
@@ -417,105 +493,6 @@ func buildRecord(typ string, payload []byte, at time.Time) ([]byte, error) {
 	return b, nil
 }
 
-// route returns the destinations of roomID's ACTIVE logging configurations.
-func (p *Pipeline) route(ctx context.Context, roomID string) ([]*destination, error) {
-	p.cacheMu.RLock()
-	dests, ok := p.rooms[roomID]
-	gen := p.gen
-	p.cacheMu.RUnlock()
-	if ok {
-		return dests, nil
-	}
-	room, err := p.opts.Store.GetRoom(ctx, roomID)
-	if err != nil {
-		if chat.ErrorCode(err) != chat.CodeResourceNotFound {
-			return nil, fmt.Errorf("chatlog: get room %s: %w", roomID, err)
-		}
-		room = &chat.Room{ID: roomID} // deleted: nothing to log
-	}
-	seen := map[string]bool{}
-	dests = nil
-	for _, id := range room.LoggingConfigurationIDs {
-		lc, err := p.loggingConfiguration(ctx, id, gen)
-		if err != nil {
-			return nil, err
-		}
-		if lc == nil || lc.State != chat.StateActive {
-			continue
-		}
-		kind, name := destinationOf(lc.Destination)
-		if kind == "" || seen[kind+":"+name] {
-			continue
-		}
-		seen[kind+":"+name] = true
-		d, err := p.destination(ctx, kind, name)
-		if err != nil {
-			return nil, err
-		}
-		dests = append(dests, d)
-	}
-	p.cacheMu.Lock()
-	if p.gen == gen {
-		p.rooms[roomID] = dests
-	}
-	p.cacheMu.Unlock()
-	return dests, nil
-}
-
-func (p *Pipeline) loggingConfiguration(ctx context.Context, id string, gen uint64) (*chat.LoggingConfiguration, error) {
-	p.cacheMu.RLock()
-	lc, ok := p.lcs[id]
-	p.cacheMu.RUnlock()
-	if ok {
-		return lc, nil
-	}
-	lc, err := p.opts.Store.GetLoggingConfiguration(ctx, id)
-	if err != nil {
-		if chat.ErrorCode(err) != chat.CodeResourceNotFound {
-			return nil, fmt.Errorf("chatlog: get logging configuration %s: %w", id, err)
-		}
-		lc = nil
-	}
-	p.cacheMu.Lock()
-	if p.gen == gen {
-		p.lcs[id] = lc
-	}
-	p.cacheMu.Unlock()
-	return lc, nil
-}
-
-func destinationOf(d chat.Destination) (kind, name string) {
-	switch {
-	case d.S3BucketName != "":
-		return KindS3, d.S3BucketName
-	case d.CloudWatchLogGroupName != "":
-		return KindCloudWatchLogs, d.CloudWatchLogGroupName
-	case d.FirehoseDeliveryStreamName != "":
-		return KindFirehose, d.FirehoseDeliveryStreamName
-	}
-	return "", ""
-}
-
-// RoomChanged drops the cached routing of roomID; call it after the room is
-// created, updated (its logging configuration IDs) or deleted.
-func (p *Pipeline) RoomChanged(roomID string) {
-	p.cacheMu.Lock()
-	p.gen++
-	delete(p.rooms, roomID)
-	p.cacheMu.Unlock()
-}
-
-// LoggingConfigurationChanged drops the cached configuration and every room's
-// routing (which rooms use it is not tracked; this is rare). Call it after a
-// configuration is created, updated, changes state or is deleted.
-func (p *Pipeline) LoggingConfigurationChanged(id string) {
-	p.cacheMu.Lock()
-	p.gen++
-	delete(p.lcs, id)
-	clear(p.rooms)
-	p.cacheMu.Unlock()
-}
-
 // Stats returns the per-destination counters.
 func (p *Pipeline) Stats() Stats {
 	p.destMu.Lock()
@@ -523,13 +500,16 @@ func (p *Pipeline) Stats() Stats {
 	s := Stats{Destinations: make(map[string]DestinationStats, len(p.dests))}
 	for k, d := range p.dests {
 		s.Destinations[k] = DestinationStats{
-			Spooled:        d.spooled.Load(),
+			Spooled:        d.sp.spooled.Load(),
 			Delivered:      d.delivered.Load(),
 			FailedAttempts: d.failed.Load(),
 			Dropped:        d.dropped.Load(),
+			FailedToSpool:  d.sp.failedCount.Load(),
 			SpoolBytes:     d.sp.bytes.Load(),
 		}
 	}
+	s.RoutesStale = p.routesStale.Load()
+	s.RoutesRefused = p.routesRefused.Load()
 	return s
 }
 
@@ -580,17 +560,15 @@ type destination struct {
 	p    *Pipeline
 	log  *slog.Logger
 
-	spooled, delivered, failed, dropped atomic.Uint64
-	lastDropLog                         atomic.Int64
+	delivered, failed, dropped atomic.Uint64
+	lastDropLog                atomic.Int64
 
 	flush chan struct{} // closed by Close: deliver what is there, once, then stop
 	done  chan struct{}
 }
 
 func (d *destination) logDrop() {
-	now := time.Now().UnixNano()
-	last := d.lastDropLog.Load()
-	if now-last < int64(10*time.Second) || !d.lastDropLog.CompareAndSwap(last, now) {
+	if !rateLimit(&d.lastDropLog, time.Now()) {
 		return
 	}
 	d.log.Warn("chatlog: spool full, dropping records for this destination",

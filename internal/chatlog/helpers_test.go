@@ -27,14 +27,46 @@ type memStore struct {
 	rooms map[string]*chat.Room
 	lcs   map[string]*chat.LoggingConfiguration
 	gets  atomic.Int64
+	// fault, when set, decides every read first, like a database that is
+	// down (an error) or stopped answering (blocks until ctx ends).
+	fault func(ctx context.Context) error
 }
 
 func newMemStore() *memStore {
 	return &memStore{rooms: map[string]*chat.Room{}, lcs: map[string]*chat.LoggingConfiguration{}}
 }
 
-func (m *memStore) GetRoom(_ context.Context, id string) (*chat.Room, error) {
+// failWith makes every read fail with err; nil heals the store.
+func (m *memStore) failWith(err error) {
+	m.setFault(func(context.Context) error { return err })
+}
+
+// hang makes every read wait until its context ends.
+func (m *memStore) hang() {
+	m.setFault(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+}
+
+func (m *memStore) setFault(f func(context.Context) error) {
+	m.mu.Lock()
+	m.fault = f
+	m.mu.Unlock()
+}
+
+func (m *memStore) checkFault(ctx context.Context) error {
+	m.mu.Lock()
+	f := m.fault
+	m.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f(ctx)
+}
+
+func (m *memStore) GetRoom(ctx context.Context, id string) (*chat.Room, error) {
 	m.gets.Add(1)
+	if err := m.checkFault(ctx); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.rooms[id]
@@ -45,7 +77,10 @@ func (m *memStore) GetRoom(_ context.Context, id string) (*chat.Room, error) {
 	return &c, nil
 }
 
-func (m *memStore) GetLoggingConfiguration(_ context.Context, id string) (*chat.LoggingConfiguration, error) {
+func (m *memStore) GetLoggingConfiguration(ctx context.Context, id string) (*chat.LoggingConfiguration, error) {
+	if err := m.checkFault(ctx); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	lc, ok := m.lcs[id]
@@ -67,6 +102,42 @@ func (m *memStore) addRoom(roomID string, dests ...chat.Destination) {
 		r.LoggingConfigurationIDs = append(r.LoggingConfigurationIDs, id)
 	}
 	m.rooms[roomID] = r
+}
+
+// logCapture keeps the log lines of a pipeline so tests can check what an
+// operator would see (and how often).
+type logCapture struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logCapture) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count returns how many lines contain all of substrs.
+func (l *logCapture) count(substrs ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+next:
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		for _, s := range substrs {
+			if !strings.Contains(line, s) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+// capturingLogger logs at Info and above to the test log and to the capture.
+func capturingLogger(t testing.TB) (*slog.Logger, *logCapture) {
+	c := &logCapture{}
+	return slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, c), &slog.HandlerOptions{Level: slog.LevelInfo})), c
 }
 
 func testLogger(t testing.TB) *slog.Logger {

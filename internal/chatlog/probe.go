@@ -75,7 +75,7 @@ func (s *localFirehoseSink) probe(context.Context) error { return probeDir(s.roo
 
 // probeDir checks that dir can be created and written.
 func probeDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")

@@ -27,6 +27,12 @@ import (
 // roll at segSize; a segment is deleted once the persisted cursor has passed
 // its end. Only the writer goroutine writes segment files; the deliverer reads
 // them through separate file handles, never past the committed (fsynced) LSN.
+//
+// A failed write never leaves the spool unusable: the bytes of the failed
+// batch are cut off (the on-disk spool holds only whole, committed entries
+// plus at worst a torn tail that Open truncates), the handle is dropped, and
+// the next batch reopens the active segment — or creates the next one — and
+// tries again.
 type spool struct {
 	dir     string
 	max     int64
@@ -38,6 +44,11 @@ type spool struct {
 	// appends; it is what MaxSpoolBytes bounds.
 	bytes atomic.Int64
 
+	// spooled and failedCount count appended and refused entries;
+	// lastFailLog and lastRecoverLog rate-limit the log lines about failures.
+	spooled, failedCount        atomic.Uint64
+	lastFailLog, lastRecoverLog atomic.Int64
+
 	mu        sync.Mutex
 	segs      []segment // ascending by base; the last is the active one
 	committed uint64    // LSN up to which entries are fsynced
@@ -45,7 +56,8 @@ type spool struct {
 	oldest    time.Time // when the oldest undelivered entry was committed (zero: none)
 	notify    chan struct{}
 
-	active *os.File // writer goroutine only
+	active *os.File // writer goroutine only; nil after a failure until the next batch reopens it
+	broken bool     // writer goroutine only: the last batch failed
 	done   chan struct{}
 }
 
@@ -66,7 +78,7 @@ func segName(base uint64) string { return fmt.Sprintf("%020d.seg", base) }
 // openSpool opens (or creates) the spool in dir, truncates a torn tail, and
 // starts its writer.
 func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return nil, err
 	}
 	s := &spool{dir: dir, max: max, segSize: segSize, log: log,
@@ -97,7 +109,7 @@ func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error)
 		// A fresh spool (or one whose segments were all removed by hand):
 		// continue numbering after the cursor so LSNs never go backwards.
 		s.segs = []segment{{base: ack}}
-		f, err := os.OpenFile(filepath.Join(dir, segName(ack)), os.O_CREATE|os.O_RDWR, 0o644)
+		f, err := os.OpenFile(filepath.Join(dir, segName(ack)), os.O_CREATE|os.O_RDWR, fileMode)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +120,7 @@ func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error)
 		s.active = f
 	} else {
 		last := &s.segs[len(s.segs)-1]
-		f, err := os.OpenFile(filepath.Join(dir, segName(last.base)), os.O_RDWR, 0o644)
+		f, err := os.OpenFile(filepath.Join(dir, segName(last.base)), os.O_RDWR, fileMode)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +247,7 @@ func writeCursor(dir string, lsn uint64) error {
 	b := binary.LittleEndian.AppendUint64(nil, lsn)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	tmp := filepath.Join(dir, cursorFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fileMode)
 	if err != nil {
 		return err
 	}
@@ -315,6 +327,13 @@ func (s *spool) writer() {
 			}
 		}
 		err := s.writeBatch(batch, &buf)
+		// Counted before the callers are told, so Stats agrees with every
+		// Record that has returned.
+		if err != nil {
+			s.failed(len(batch), err)
+		} else {
+			s.spooled.Add(uint64(len(batch)))
+		}
 		for _, r := range batch {
 			r.done <- err
 		}
@@ -326,15 +345,43 @@ func (s *spool) writer() {
 	}
 }
 
+// failed counts n entries that could not be appended and logs it, at most
+// every 10 s.
+func (s *spool) failed(n int, err error) {
+	s.failedCount.Add(uint64(n))
+	if rateLimit(&s.lastFailLog, time.Now()) {
+		s.log.Warn("chatlog: cannot write to the spool; records refused (retried with the next record)",
+			"dir", s.dir, "err", err, "failed_total", s.failedCount.Load())
+	}
+}
+
 func (s *spool) writeBatch(batch []*appendReq, buf *[]byte) error {
 	b := (*buf)[:0]
 	for _, r := range batch {
 		b = append(b, r.buf...)
 	}
 	*buf = b
-	if s.active == nil {
+	if err := s.append(b); err != nil {
 		s.bytes.Add(-int64(len(b)))
-		return errors.New("chatlog: spool unusable after an earlier write error")
+		s.broken = true
+		return err
+	}
+	if s.broken {
+		s.broken = false
+		if rateLimit(&s.lastRecoverLog, time.Now()) {
+			s.log.Info("chatlog: spool writable again", "dir", s.dir, "failed_total", s.failedCount.Load())
+		}
+	}
+	return nil
+}
+
+// append writes b at the end of the active segment, rolling first when due,
+// and fsyncs it. On failure nothing of b remains committed.
+func (s *spool) append(b []byte) error {
+	if s.active == nil {
+		if err := s.reopen(); err != nil {
+			return fmt.Errorf("reopen spool segment: %w", err)
+		}
 	}
 	s.mu.Lock()
 	last := s.segs[len(s.segs)-1]
@@ -345,23 +392,21 @@ func (s *spool) writeBatch(batch []*appendReq, buf *[]byte) error {
 	// the delivered one go instead of holding up to segSize of old records.
 	if last.size > 0 && (last.size+int64(len(b)) > s.segSize || drained && last.size >= s.segSize/16) {
 		if err := s.roll(); err != nil {
-			s.bytes.Add(-int64(len(b)))
-			return err
+			return fmt.Errorf("roll spool segment: %w", err)
 		}
 		s.mu.Lock()
 		last = s.segs[len(s.segs)-1]
 		s.mu.Unlock()
 	}
 	if _, err := s.active.WriteAt(b, last.size); err != nil {
-		s.bytes.Add(-int64(len(b)))
-		s.undo(last.size)
+		// Possibly a torn write (ENOSPC, EFBIG after part of b).
+		s.discard(last.size)
 		return err
 	}
 	if err := s.active.Sync(); err != nil {
 		// After a failed fsync the page cache state is unknown; cut the
 		// batch off so no caller's record is half there.
-		s.bytes.Add(-int64(len(b)))
-		s.undo(last.size)
+		s.discard(last.size)
 		return err
 	}
 	s.mu.Lock()
@@ -378,35 +423,73 @@ func (s *spool) writeBatch(batch []*appendReq, buf *[]byte) error {
 	return nil
 }
 
-// undo truncates the active segment back to size after a failed write; if
-// even that fails the spool stops accepting writes rather than risk
-// interleaving garbage with records.
-func (s *spool) undo(size int64) {
+// discard undoes a failed append: it cuts the active segment back to size,
+// its committed length, and drops the handle, whose state after a failed
+// write or fsync is not to be trusted. If the truncation fails too, the next
+// batch's reopen truncates before anything is appended, so garbage never
+// sits between records.
+func (s *spool) discard(size int64) {
 	if err := s.active.Truncate(size); err != nil {
-		s.log.Error("chatlog: spool write failed and could not be undone; disabling spool", "dir", s.dir, "err", err)
-		_ = s.active.Close()
-		s.active = nil
+		s.log.Warn("chatlog: cannot cut a failed write off the spool; retried with the next record", "dir", s.dir, "err", err)
 	}
+	_ = s.active.Close()
+	s.active = nil
 }
 
+// reopen opens the last segment again after a failure, cutting it back to
+// its committed length and making that durable before anything is
+// appended.
+func (s *spool) reopen() error {
+	s.mu.Lock()
+	last := s.segs[len(s.segs)-1]
+	s.mu.Unlock()
+	path := filepath.Join(s.dir, segName(last.base))
+	flag := os.O_RDWR
+	if last.size == 0 {
+		// Never written: it may not exist yet (a roll failed after it was
+		// counted in segs, or before it was created).
+		flag |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag, fileMode)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(last.size); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if last.size == 0 {
+		if err := syncDir(s.dir); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	s.active = f
+	return nil
+}
+
+// roll closes the active segment and starts the next one at the committed
+// LSN. Every committed entry was fsynced when it was appended, so closing
+// loses nothing; if creating the next segment fails, the next batch reopens
+// the old one and rolls again.
 func (s *spool) roll() error {
-	if err := s.active.Sync(); err != nil {
-		return err
-	}
 	if err := s.active.Close(); err != nil {
-		return err
+		s.log.Warn("chatlog: closing a full spool segment", "dir", s.dir, "err", err)
 	}
+	s.active = nil
 	s.mu.Lock()
 	base := s.committed
 	s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.dir, segName(base)), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(filepath.Join(s.dir, segName(base)), os.O_CREATE|os.O_RDWR|os.O_TRUNC, fileMode)
 	if err != nil {
-		s.active = nil
 		return err
 	}
 	if err := syncDir(s.dir); err != nil {
 		f.Close()
-		s.active = nil
 		return err
 	}
 	s.active = f

@@ -128,28 +128,38 @@ func ChatLog(stats func() chatlog.Stats) prometheus.Collector {
 		spooled:   prometheus.NewDesc(namespace+"_chatlog_records_spooled_total", "Chat-log records written to a destination's spool.", label, nil),
 		delivered: prometheus.NewDesc(namespace+"_chatlog_records_delivered_total", "Chat-log records the destination acknowledged.", label, nil),
 		failed:    prometheus.NewDesc(namespace+"_chatlog_delivery_failures_total", "Failed delivery attempts (retried with backoff).", label, nil),
-		dropped:   prometheus.NewDesc(namespace+"_chatlog_records_dropped_total", "Records dropped because the destination's spool was full.", label, nil),
-		bytes:     prometheus.NewDesc(namespace+"_chatlog_spool_bytes", "Bytes in the destination's spool.", label, nil),
+		dropped:   prometheus.NewDesc(namespace+"_chatlog_records_dropped_total", "Records dropped because the destination's spool was full (the frame was still delivered).", label, nil),
+		failedToSpool: prometheus.NewDesc(namespace+"_chatlog_records_failed_to_spool_total",
+			"Records that could not be written to the destination's spool (I/O error); the frame was refused, not delivered.", label, nil),
+		bytes: prometheus.NewDesc(namespace+"_chatlog_spool_bytes", "Bytes in the destination's spool.", label, nil),
+		routeFailures: prometheus.NewDesc(namespace+"_chatlog_route_lookup_failures_total",
+			"Records whose room's logging destinations could not be read: outcome=stale used the room's last known destinations, outcome=refused found none known and the frame was refused.",
+			[]string{"outcome"}, nil),
 	}
 }
 
 type chatLogCollector struct {
-	stats                                      func() chatlog.Stats
-	spooled, delivered, failed, dropped, bytes *prometheus.Desc
+	stats                                                     func() chatlog.Stats
+	spooled, delivered, failed, dropped, failedToSpool, bytes *prometheus.Desc
+	routeFailures                                             *prometheus.Desc
 }
 
 func (c *chatLogCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.spooled, c.delivered, c.failed, c.dropped, c.bytes} {
+	for _, d := range []*prometheus.Desc{c.spooled, c.delivered, c.failed, c.dropped, c.failedToSpool, c.bytes, c.routeFailures} {
 		ch <- d
 	}
 }
 
 func (c *chatLogCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, d := range c.stats().Destinations {
+	s := c.stats()
+	for name, d := range s.Destinations {
 		ch <- prometheus.MustNewConstMetric(c.spooled, prometheus.CounterValue, float64(d.Spooled), name)
 		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(d.Delivered), name)
 		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(d.FailedAttempts), name)
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(d.Dropped), name)
+		ch <- prometheus.MustNewConstMetric(c.failedToSpool, prometheus.CounterValue, float64(d.FailedToSpool), name)
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(d.SpoolBytes), name)
 	}
+	ch <- prometheus.MustNewConstMetric(c.routeFailures, prometheus.CounterValue, float64(s.RoutesStale), "stale")
+	ch <- prometheus.MustNewConstMetric(c.routeFailures, prometheus.CounterValue, float64(s.RoutesRefused), "refused")
 }

@@ -2,9 +2,12 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -12,12 +15,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/ivschatd/ivschatd/internal/config"
 )
@@ -230,4 +237,146 @@ func TestLoggingConfigurationStates(t *testing.T) {
 	if err != nil || string(upd.State) != "UPDATE_FAILED" || aws.ToString(upd.Name) != "renamed" {
 		t.Errorf("rename: %v %+v", err, upd)
 	}
+}
+
+// A room that references a logging configuration while it is still CREATING
+// (its destination check is slow) records to it as soon as it is ACTIVE: the
+// state change reaches chat logging's routing, which had cached the room
+// while the configuration was not ACTIVE.
+func TestLoggingConfigurationActivatedAfterRoomAttached(t *testing.T) {
+	const bucket = "slow-check"
+	backend := s3mem.New()
+	if err := backend.CreateBucket(bucket); err != nil {
+		t.Fatal(err)
+	}
+	fake := gofakes3.New(backend).Server()
+	// The S3-compatible endpoint answers the destination check (HeadBucket)
+	// only when the test says so.
+	checked := make(chan struct{})
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(checked) }) }
+	s3srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead && strings.Trim(r.URL.Path, "/") == bucket {
+			<-checked
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	defer s3srv.Close()
+	defer release()
+	ts := startServer(t, "", func(c *config.Config) {
+		c.S3Endpoint = s3srv.URL
+		c.S3PathStyle = true
+		c.DestinationsAccessKeyID, c.DestinationsSecretKey = "AKIDS3", "s3-secret"
+		c.ChatLogS3BatchInterval = 100 * time.Millisecond
+	})
+	c := ts.client()
+	ctx := ctxT(t)
+
+	type created struct {
+		out *ivschat.CreateLoggingConfigurationOutput
+		err error
+	}
+	done := make(chan created, 1)
+	go func() {
+		out, err := c.CreateLoggingConfiguration(ctx, &ivschat.CreateLoggingConfigurationInput{DestinationConfiguration: s3Destination(bucket)})
+		done <- created{out, err}
+	}()
+	// The configuration is found while CREATING (a shared PostgreSQL store
+	// may hold other tests' configurations: only ours is CREATING with
+	// this bucket).
+	var lcARN string
+	checkFor(t, 4*time.Second, 10*time.Millisecond, func() error {
+		list, err := c.ListLoggingConfigurations(ctx, &ivschat.ListLoggingConfigurationsInput{})
+		if err != nil {
+			return err
+		}
+		for _, lc := range list.LoggingConfigurations {
+			if d, ok := lc.DestinationConfiguration.(*types.DestinationConfigurationMemberS3); ok &&
+				aws.ToString(d.Value.BucketName) == bucket && lc.State == types.LoggingConfigurationStateCreating {
+				lcARN = aws.ToString(lc.Arn)
+				return nil
+			}
+		}
+		return fmt.Errorf("no CREATING configuration for bucket %s among %d", bucket, len(list.LoggingConfigurations))
+	})
+	room, err := c.CreateRoom(ctx, &ivschat.CreateRoomInput{LoggingConfigurationIdentifiers: []string{lcARN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("alice"),
+		Capabilities: []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dialChat(t, ts.URL, *tok.Token)
+	defer conn.Close()
+	send(t, conn, `{"Action":"SEND_MESSAGE","RequestId":"r1","Content":"while CREATING"}`)
+	early := readFrame(t, conn)
+
+	release()
+	res := <-done
+	if res.err != nil || res.out.State != types.CreateLoggingConfigurationStateActive {
+		t.Fatalf("CreateLoggingConfiguration: %v %+v", res.err, res.out)
+	}
+	send(t, conn, `{"Action":"SEND_MESSAGE","RequestId":"r2","Content":"after ACTIVE"}`)
+	late := readFrame(t, conn)
+	if late["Type"] != "MESSAGE" {
+		t.Fatalf("second message answered with %v", late)
+	}
+
+	client := s3.New(s3.Options{BaseEndpoint: aws.String(s3srv.URL), Region: testRegion, UsePathStyle: true, Credentials: aws.AnonymousCredentials{}})
+	var ids map[string]bool
+	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		ids, err = bucketRecordIDs(ctx, client, bucket)
+		if err != nil {
+			return err
+		}
+		if !ids[late["Id"].(string)] {
+			return fmt.Errorf("message sent after ACTIVE not logged (records %v)", ids)
+		}
+		return nil
+	})
+	if ids[early["Id"].(string)] {
+		t.Errorf("message sent while CREATING was logged")
+	}
+}
+
+// bucketRecordIDs returns the payload IDs of every chat-log record in bucket.
+func bucketRecordIDs(ctx context.Context, client *s3.Client, bucket string) (map[string]bool, error) {
+	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for _, o := range list.Contents {
+		obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(zr)
+		for sc.Scan() {
+			var r logRecord
+			var p struct{ Id string }
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(r.Payload, &p); err != nil {
+				return nil, err
+			}
+			ids[p.Id] = true
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }

@@ -138,6 +138,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		`ivschatd_api_requests_total{operation="CreateRoom",status="200"} 1`,
 		"ivschatd_messaging_connections 0",
 		"ivschatd_messaging_slow_consumer_disconnects_total 0",
+		`ivschatd_chatlog_route_lookup_failures_total{outcome="refused"} 0`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {
