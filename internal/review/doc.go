@@ -15,7 +15,8 @@
 // the originals. Anything else — a missing or unknown ReviewResult, a body
 // that is not one JSON object, a field of the wrong type, an attribute value
 // that is not a string, replacement Content longer than the room's maximum
-// message length, an HTTP status outside 2xx, a Lambda FunctionError, a
+// message length, replacement Attributes over the 1 KB that clients may send
+// (chat.MaxAttributesBytes: UTF-8 bytes of keys and values), an HTTP status outside 2xx, a Lambda FunctionError, a
 // transport error or an answer later than Options.Timeout (200 ms by default,
 // the real service's quota) — applies the handler's fallbackResult (ALLOW,
 // the default, delivers the original message; DENY rejects it). Review never

@@ -153,3 +153,91 @@ func TestReviewSenderIPBehindProxy(t *testing.T) {
 		})
 	}
 }
+
+// A review handler cannot broadcast attributes no client could send: an ALLOW
+// with 2 KB of attributes is an invalid answer, so the room's fallback
+// decides — viewers see the original message (ALLOW) or the sender gets
+// ERROR 406 (DENY) — and the invalid-answer fallback is counted.
+func TestReviewOversizedAttributesApplyFallback(t *testing.T) {
+	huge := map[string]string{"flair": strings.Repeat("x", 2048)}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"ReviewResult": "ALLOW", "Content": "rewritten", "Attributes": huge})
+	}))
+	defer hook.Close()
+	ts := startServer(t, "", nil)
+	c := ts.client()
+
+	join := func(room *ivschat.CreateRoomOutput, user string, caps ...types.ChatTokenCapability) net.Conn {
+		t.Helper()
+		tok, err := c.CreateChatToken(ctxT(t), &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String(user), Capabilities: caps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := dialChat(t, ts.URL, *tok.Token)
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	for _, fallback := range []types.FallbackResult{types.FallbackResultAllow, types.FallbackResultDeny} {
+		t.Run(string(fallback), func(t *testing.T) {
+			room, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{MessageReviewHandler: &types.MessageReviewHandler{
+				Uri: aws.String(hook.URL + "/review"), FallbackResult: fallback}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			viewer := join(room, "viewer")
+			sender := join(room, "sender", types.ChatTokenCapabilitySendMessage)
+			send(t, sender, `{"Action":"SEND_MESSAGE","RequestId":"r1","Content":"hello","Attributes":{"a":"b"}}`)
+
+			if fallback == types.FallbackResultDeny {
+				if f := readFrame(t, sender); f["Type"] != "ERROR" || f["ErrorCode"] != float64(406) || f["RequestId"] != "r1" {
+					t.Fatalf("sender got Type=%v ErrorCode=%v RequestId=%v, want ERROR 406", f["Type"], f["ErrorCode"], f["RequestId"])
+				}
+				// The viewer's next frame is this event: the message never
+				// reached it.
+				if _, err := c.SendEvent(ctxT(t), &ivschat.SendEventInput{RoomIdentifier: room.Arn, EventName: aws.String("after")}); err != nil {
+					t.Fatal(err)
+				}
+				if f := readFrame(t, viewer); f["Type"] != "EVENT" || f["EventName"] != "after" {
+					t.Fatalf("viewer got Type=%v EventName=%v, want only the later event", f["Type"], f["EventName"])
+				}
+				return
+			}
+			for name, conn := range map[string]net.Conn{"viewer": viewer, "sender": sender} {
+				f := readFrame(t, conn)
+				attrs, _ := f["Attributes"].(map[string]any)
+				if f["Type"] != "MESSAGE" || f["Content"] != "hello" || len(attrs) != 1 || attrs["a"] != "b" {
+					t.Errorf("%s got Type=%v Content=%v with %d attributes, want the original message", name, f["Type"], f["Content"], len(attrs))
+				}
+			}
+		})
+	}
+	if body := scrape(t, ts); !strings.Contains(body, `ivschatd_review_fallbacks_total{reason="invalid"} 2`) {
+		t.Errorf("invalid-answer fallbacks not counted:\n%s", grepLines(body, "ivschatd_review_fallbacks_total"))
+	}
+}
+
+// scrape returns the server's /metrics page.
+func scrape(t *testing.T, ts *testServer) string {
+	t.Helper()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for line := range strings.Lines(text) {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
+}
