@@ -40,6 +40,15 @@
 // followed (a 3xx is a handler error), so a handler cannot bounce the
 // message, and the signature, to another host.
 //
+// Whoever creates a room chooses the URL, so webhooks are held to a target
+// policy (package egress): link-local addresses — the cloud metadata
+// services — are never dialed, however the URL spells them or whatever its
+// name resolves to, and Options.WebhookAllow can restrict targets further.
+// CheckURI refuses, when a room is created or updated, the URLs that can be
+// judged by what they say; a target refused at call time applies the
+// fallback with ReasonTargetRefused. Webhooks ignore the environment's
+// proxy settings, which would hide the target from the dialer.
+//
 // # Webhook signatures
 //
 // When Options.WebhookSecret is set, every webhook request carries
