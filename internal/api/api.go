@@ -44,6 +44,11 @@ type Config struct {
 
 	// MaxBodyBytes bounds request bodies (default 256 KiB).
 	MaxBodyBytes int64
+
+	// CheckReviewURI, when set, refuses a messageReviewHandler.uri that can
+	// never be called (a webhook target the server's policy refuses); its
+	// error becomes the field's message.
+	CheckReviewURI func(uri string) error
 }
 
 // Authenticator verifies a request's signature and returns who signed it.

@@ -13,11 +13,20 @@ type reviewHandlerInput struct {
 // validateReviewHandler checks a MessageReviewHandler input and returns the
 // handler to store: nil when the URI is empty (an empty URI removes the
 // handler, as UpdateRoom documents).
-func validateReviewHandler(v *validator, in *reviewHandlerInput) *chat.MessageReviewHandler {
+func (h *Handler) validateReviewHandler(v *validator, in *reviewHandlerInput) *chat.MessageReviewHandler {
 	if in == nil {
 		return nil
 	}
+	before := len(v.fields)
 	v.str("messageReviewHandler.uri", in.URI, false, 0, 170, patLambdaARNOrURL)
+	// A URI the reviewer would refuse on every message is refused now, while
+	// the caller can still fix it, rather than silently applying the
+	// fallback to every message of the room.
+	if len(v.fields) == before && in.URI != nil && *in.URI != "" && h.cfg.CheckReviewURI != nil {
+		if err := h.cfg.CheckReviewURI(*in.URI); err != nil {
+			v.add("messageReviewHandler.uri", "%v", err)
+		}
+	}
 	fallback := chat.FallbackAllow
 	if in.FallbackResult != nil {
 		fallback = *in.FallbackResult
@@ -70,7 +79,7 @@ func (h *Handler) createRoom(c *call) (any, error) {
 	v.str("name", in.Name, false, 0, 128, patName)
 	v.intRange("maximumMessageRatePerSecond", in.MaximumMessageRatePerSecond, 1, 100)
 	v.intRange("maximumMessageLength", in.MaximumMessageLength, 1, 500)
-	handler := validateReviewHandler(&v, in.MessageReviewHandler)
+	handler := h.validateReviewHandler(&v, in.MessageReviewHandler)
 	v.tags("tags", in.Tags)
 	lcIDs, missing := h.loggingConfigurationIDs(&v, in.LoggingConfigurationIdentifiers)
 	if err := v.err(); err != nil {
@@ -175,7 +184,7 @@ func (h *Handler) updateRoom(c *call) (any, error) {
 	v.str("name", in.Name, false, 0, 128, patName)
 	v.intRange("maximumMessageRatePerSecond", in.MaximumMessageRatePerSecond, 1, 100)
 	v.intRange("maximumMessageLength", in.MaximumMessageLength, 1, 500)
-	handler := validateReviewHandler(&v, in.MessageReviewHandler)
+	handler := h.validateReviewHandler(&v, in.MessageReviewHandler)
 	var lcIDs []string
 	var lcMissing error
 	if in.LoggingConfigurationIdentifiers != nil {

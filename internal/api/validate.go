@@ -124,11 +124,7 @@ func (v *validator) tags(name string, tags map[string]string) {
 // attributes checks a string map against the documented 1 KB limit (UTF-8 bytes
 // of all keys and values).
 func (v *validator) attributes(name string, attrs map[string]string) {
-	size := 0
-	for k, val := range attrs {
-		size += len(k) + len(val)
-	}
-	if size > chat.MaxAttributesBytes {
+	if size := chat.AttributesBytes(attrs); size > chat.MaxAttributesBytes {
 		v.add(name, "must be at most %d bytes in total (keys and values), got %d", chat.MaxAttributesBytes, size)
 	}
 }

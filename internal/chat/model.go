@@ -96,3 +96,13 @@ type Cursor struct {
 	UpdateTime time.Time
 	ID         string
 }
+
+// AttributesBytes is the size that MaxAttributesBytes bounds: the UTF-8
+// bytes of all keys and values of m.
+func AttributesBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
+}

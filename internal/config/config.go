@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ivschatd/ivschatd/internal/egress"
 	"github.com/ivschatd/ivschatd/internal/sigv4"
 )
 
@@ -73,6 +74,10 @@ type Config struct {
 	LambdaRegion        string
 	LambdaAccessKeyID   string
 	LambdaSecretKey     string
+
+	// ReviewWebhookAllow restricts webhook targets to these hosts and
+	// networks; empty: any target but link-local ones, always refused.
+	ReviewWebhookAllow egress.AllowList
 
 	// Chat logging: the spool bound and the AWS-compatible endpoints of the
 	// three destination kinds (an empty endpoint writes local files under
@@ -178,6 +183,7 @@ var settings = []setting{
 	{"trusted-proxies", "trustedProxies", "comma-separated IPs or CIDRs of proxies whose X-Forwarded-For names the client (review handlers' Sender.Ip)", func(c *Config) flag.Value { return &c.TrustedProxies }},
 	{"review-timeout", "reviewTimeout", "how long a message review handler may take before its fallbackResult applies", func(c *Config) flag.Value { return (*durationValue)(&c.ReviewTimeout) }},
 	{"review-webhook-secret", "reviewWebhookSecret", "HMAC secret that signs webhook review requests (default: generated into the data dir)", func(c *Config) flag.Value { return (*stringValue)(&c.ReviewWebhookSecret) }},
+	{"review-webhook-allow", "reviewWebhookAllow", "comma-separated host names (*.example.com for subdomains), IPs and CIDRs that webhook review handlers may target; empty: any host but link-local addresses (cloud metadata), which are always refused", func(c *Config) flag.Value { return &c.ReviewWebhookAllow }},
 	{"lambda-endpoint", "lambdaEndpoint", "Lambda Invoke endpoint for Lambda-ARN review handlers (default: AWS)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaEndpoint) }},
 	{"lambda-region", "lambdaRegion", "region for Lambda calls (default: the one in the function ARN)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaRegion) }},
 	{"lambda-access-key-id", "lambdaAccessKeyId", "access key for Lambda calls (default: the AWS SDK's credential chain)", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaAccessKeyID) }},

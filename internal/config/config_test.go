@@ -126,3 +126,33 @@ func TestTrustedProxies(t *testing.T) {
 		t.Errorf("bad entry: %v", err)
 	}
 }
+
+func TestReviewWebhookAllow(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"reviewWebhookAllow":"hooks.example.com, 10.0.0.0/8"}`), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"file", []string{"--config", file}, nil, "hooks.example.com,10.0.0.0/8"},
+		{"env", nil, map[string]string{"IVSCHATD_REVIEW_WEBHOOK_ALLOW": "*.Example.com,127.0.0.1"}, "*.example.com,127.0.0.1"},
+		{"flag over env", []string{"--review-webhook-allow", "::1"}, map[string]string{"IVSCHATD_REVIEW_WEBHOOK_ALLOW": "a.example"}, "::1"},
+		{"default", nil, nil, ""},
+	} {
+		cfg, err := Load(tc.args, env(tc.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := cfg.ReviewWebhookAllow.String(); got != tc.want {
+			t.Errorf("%s: allow-list = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"169.254.169.254", "hooks.example.com:443", "fd00:ec2::254"} {
+		_, err := Load([]string{"--review-webhook-allow", bad}, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%s: err = %v", bad, err)
+		}
+	}
+}

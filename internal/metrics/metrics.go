@@ -113,6 +113,7 @@ func (c *reviewCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(s.Fallbacks.Timeout), "timeout")
 	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(s.Fallbacks.Error), "error")
 	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(s.Fallbacks.Invalid), "invalid")
+	ch <- prometheus.MustNewConstMetric(c.fallbacks, prometheus.CounterValue, float64(s.Fallbacks.TargetRefused), "target_refused")
 	buckets := make(map[float64]uint64, len(s.Latency.Bounds))
 	for i, b := range s.Latency.Bounds {
 		buckets[b.Seconds()] = s.Latency.Counts[i]

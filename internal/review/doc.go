@@ -15,7 +15,8 @@
 // the originals. Anything else — a missing or unknown ReviewResult, a body
 // that is not one JSON object, a field of the wrong type, an attribute value
 // that is not a string, replacement Content longer than the room's maximum
-// message length, an HTTP status outside 2xx, a Lambda FunctionError, a
+// message length, replacement Attributes over the 1 KB that clients may send
+// (chat.MaxAttributesBytes: UTF-8 bytes of keys and values), an HTTP status outside 2xx, a Lambda FunctionError, a
 // transport error or an answer later than Options.Timeout (200 ms by default,
 // the real service's quota) — applies the handler's fallbackResult (ALLOW,
 // the default, delivers the original message; DENY rejects it). Review never
@@ -38,6 +39,15 @@
 // JSON is POSTed with Content-Type application/json. Redirects are not
 // followed (a 3xx is a handler error), so a handler cannot bounce the
 // message, and the signature, to another host.
+//
+// Whoever creates a room chooses the URL, so webhooks are held to a target
+// policy (package egress): link-local addresses — the cloud metadata
+// services — are never dialed, however the URL spells them or whatever its
+// name resolves to, and Options.WebhookAllow can restrict targets further.
+// CheckURI refuses, when a room is created or updated, the URLs that can be
+// judged by what they say; a target refused at call time applies the
+// fallback with ReasonTargetRefused. Webhooks ignore the environment's
+// proxy settings, which would hide the target from the dialer.
 //
 // # Webhook signatures
 //

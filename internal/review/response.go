@@ -3,6 +3,8 @@ package review
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/ivschatd/ivschatd/internal/chat"
 )
 
 // Review results a handler may return.
@@ -49,6 +51,11 @@ func parseResponse(b []byte, req *Request) (Result, error) {
 		res.Content = *w.Content
 	}
 	if w.Attributes != nil {
+		// The limit of client attributes: a handler must not broadcast
+		// what no client could send.
+		if n := chat.AttributesBytes(w.Attributes); n > chat.MaxAttributesBytes {
+			return Result{}, invalid("Attributes have %d bytes (keys and values), the limit is %d", n, chat.MaxAttributesBytes)
+		}
 		res.Attributes = w.Attributes
 	}
 	return res, nil

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/egress"
 )
 
 // DefaultTimeout is the real service's review quota (not adjustable there).
@@ -31,6 +34,9 @@ const (
 	ReasonTimeout = "timeout" // no answer within Options.Timeout
 	ReasonError   = "error"   // transport error, HTTP status ≠ 2xx, Lambda FunctionError, unsupported URI
 	ReasonInvalid = "invalid" // an answer that breaks the contract
+	// ReasonTargetRefused: the webhook's host or the address it resolved
+	// to is not allowed (link-local, or outside Options.WebhookAllow).
+	ReasonTargetRefused = "target_refused"
 )
 
 // Request is one message to review.
@@ -88,19 +94,28 @@ type Options struct {
 	// WebhookSecret signs webhook requests (see the package documentation);
 	// empty: requests are not signed.
 	WebhookSecret []byte
-	// HTTPClient carries webhook and Lambda requests. Default: a keep-alive
-	// client tuned for many short requests to few hosts. A given client is
-	// copied and set not to follow redirects.
+	// HTTPClient carries Lambda requests. Default: a keep-alive client
+	// tuned for many short requests to few hosts. A given client is copied
+	// and set not to follow redirects. Webhooks always use the Reviewer's
+	// own transport, whose dialer enforces the target policy.
 	HTTPClient *http.Client
 	Lambda     LambdaOptions
-	Logger     *slog.Logger
+	// WebhookAllow restricts webhook targets to its hosts and networks;
+	// empty: any target but the link-local addresses, which are always
+	// refused (see package egress).
+	WebhookAllow egress.AllowList
+	// Resolver resolves webhook host names (nil: net.DefaultResolver).
+	Resolver *net.Resolver
+	Logger   *slog.Logger
 }
 
 // Reviewer invokes review handlers. It is safe for concurrent use.
 type Reviewer struct {
 	timeout time.Duration
 	secret  []byte
-	http    *http.Client
+	http    *http.Client // Lambda
+	webhook *http.Client
+	allow   *egress.AllowList
 	lambda  *lambda.Client
 	region  string // Options.Lambda.Region
 	log     *slog.Logger
@@ -108,6 +123,9 @@ type Reviewer struct {
 	// Warn level: a dead handler fails every message, and one line a second
 	// says as much as a hundred.
 	lastWarn atomic.Int64
+	// lastRefusedWarn does the same for refused webhook targets, so that a
+	// failing handler elsewhere cannot hide a room probing the network.
+	lastRefusedWarn atomic.Int64
 
 	stats stats
 }
@@ -120,10 +138,13 @@ func New(opts Options) (*Reviewer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	allow := opts.WebhookAllow
 	r := &Reviewer{
 		timeout: opts.Timeout,
 		secret:  bytes.Clone(opts.WebhookSecret),
 		http:    httpClient(opts.HTTPClient),
+		webhook: webhookClient(&allow, opts.Resolver),
+		allow:   &allow,
 		region:  opts.Lambda.Region,
 		log:     opts.Logger,
 	}
@@ -141,20 +162,63 @@ func httpClient(c *http.Client) *http.Client {
 	if c != nil {
 		out = *c
 	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// Review traffic is many small requests to a handful of hosts: keep
-		// enough idle connections per host that a busy room does not open a
-		// connection per message, and cap the total so a stalled handler
-		// cannot make the server open thousands of sockets (requests beyond
-		// the cap wait, then time out into the fallback).
-		t.MaxIdleConns = 256
-		t.MaxIdleConnsPerHost = 64
-		t.MaxConnsPerHost = 256
-		t.IdleConnTimeout = 90 * time.Second
-		out.Transport = t
+		out.Transport = transport()
 	}
-	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	out.CheckRedirect = noRedirects
 	return &out
+}
+
+// webhookClient returns the client of webhook requests: its dialer refuses
+// the targets allow does not allow, at every connection, after name
+// resolution. It ignores HTTP_PROXY and friends: through a proxy, the dialer
+// would see only the proxy, and the proxy would fetch any target.
+func webhookClient(allow *egress.AllowList, resolver *net.Resolver) *http.Client {
+	t := transport()
+	t.Proxy = nil
+	// The values of http.DefaultTransport's dialer.
+	t.DialContext = allow.DialContext(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Resolver: resolver})
+	return &http.Client{Transport: t, CheckRedirect: noRedirects}
+}
+
+func transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Review traffic is many small requests to a handful of hosts: keep
+	// enough idle connections per host that a busy room does not open a
+	// connection per message, and cap the total so a stalled handler
+	// cannot make the server open thousands of sockets (requests beyond
+	// the cap wait, then time out into the fallback).
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.MaxConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// noRedirects makes a 3xx the answer, a handler error: a handler must not
+// bounce the message, and its signature, to another host.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// CheckURI judges a handler URI as far as it can be judged when a room is
+// created or updated: a webhook whose host is a refused IP literal, or is
+// not on a configured allow-list of names only, can never be called. The
+// error says why, for the caller. Lambda ARNs and anything that is not a
+// webhook URL pass (the API's pattern decides about those).
+func (r *Reviewer) CheckURI(uri string) error {
+	if !isWebhook(uri) {
+		return nil
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return fmt.Errorf("is not a valid URL: %w", err)
+	}
+	if u.Hostname() == "" {
+		return errors.New("is a URL without a host")
+	}
+	return r.allow.CheckHost(u.Hostname())
+}
+
+func isWebhook(uri string) bool {
+	return strings.HasPrefix(uri, "https://") || strings.HasPrefix(uri, "http://")
 }
 
 // Review asks h about req and returns the decision. It never fails: an
@@ -210,7 +274,10 @@ func (e *handlerError) Error() string { return e.msg }
 func reasonOf(err error, ctx context.Context) string {
 	var inv *invalidError
 	var he *handlerError
+	var refused *egress.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		return ReasonTargetRefused
 	case errors.As(err, &inv):
 		return ReasonInvalid
 	case errors.As(err, &he):
@@ -226,7 +293,11 @@ func reasonOf(err error, ctx context.Context) string {
 func (r *Reviewer) logFailure(uri, messageID, reason string, allow bool, err error) {
 	level := slog.LevelDebug
 	now := time.Now().UnixNano()
-	if last := r.lastWarn.Load(); now-last >= int64(time.Second) && r.lastWarn.CompareAndSwap(last, now) {
+	lastWarn := &r.lastWarn
+	if reason == ReasonTargetRefused {
+		lastWarn = &r.lastRefusedWarn
+	}
+	if last := lastWarn.Load(); now-last >= int64(time.Second) && lastWarn.CompareAndSwap(last, now) {
 		level = slog.LevelWarn
 	}
 	result := chat.FallbackAllow
@@ -242,7 +313,7 @@ func (r *Reviewer) invoke(ctx context.Context, uri string, body []byte) ([]byte,
 	switch {
 	case strings.HasPrefix(uri, "arn:"):
 		return r.invokeLambda(ctx, uri, body)
-	case strings.HasPrefix(uri, "https://"), strings.HasPrefix(uri, "http://"):
+	case isWebhook(uri):
 		return r.invokeWebhook(ctx, uri, body)
 	}
 	return nil, fmt.Errorf("unsupported handler URI %q: want a Lambda function ARN or an http(s) URL", uri)

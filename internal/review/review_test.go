@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -336,4 +337,57 @@ func TestStatsLatency(t *testing.T) {
 	if !slices.IsSorted(h.Counts) || h.Counts[len(h.Counts)-1] > h.Count {
 		t.Fatalf("histogram not cumulative: %+v", h)
 	}
+}
+
+// A handler's replacement attributes obey the 1 KB rule of client
+// attributes (UTF-8 bytes of keys and values): over it, the answer is
+// invalid and the room's fallback applies, so a handler cannot broadcast
+// what no client could send.
+func TestWebhookAttributeLimit(t *testing.T) {
+	attrs := func(n int, fill string) string {
+		b, _ := json.Marshal(map[string]string{"k": strings.Repeat(fill, n)})
+		return `{"ReviewResult":"ALLOW","Attributes":` + string(b) + `}`
+	}
+	for _, tc := range []struct {
+		name   string
+		answer string
+		valid  bool
+	}{
+		{"1 KB exactly", attrs(chat.MaxAttributesBytes-1, "x"), true},
+		{"one byte over", attrs(chat.MaxAttributesBytes, "x"), false},
+		{"2 KB", attrs(2048, "x"), false},
+		// 342 × 3-byte "€" + "k" = 1027 bytes, though only 343 characters.
+		{"counted in UTF-8 bytes", attrs(342, "€"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, _ := webhook(t, answer(tc.answer))
+			for _, fb := range []string{chat.FallbackAllow, chat.FallbackDeny} {
+				rv := newReviewer(t, time.Second)
+				req := sampleRequest()
+				res := rv.Review(context.Background(), chat.MessageReviewHandler{URI: url, FallbackResult: fb}, req)
+				switch {
+				case tc.valid:
+					if !res.Allow || res.Fallback || len(res.Attributes["k"]) != chat.MaxAttributesBytes-1 {
+						t.Fatalf("%s: got %s, want the handler's attributes", fb, summary(res))
+					}
+				case fb == chat.FallbackDeny:
+					if res.Allow || !res.Fallback || res.Reason != ReasonInvalid {
+						t.Fatalf("%s: got %s, want the DENY fallback", fb, summary(res))
+					}
+				default:
+					if !res.Allow || !res.Fallback || res.Reason != ReasonInvalid || !reflect.DeepEqual(res.Attributes, req.Attributes) {
+						t.Fatalf("%s: got %s, want the original attributes", fb, summary(res))
+					}
+				}
+				if want := map[bool]uint64{true: 0, false: 1}[tc.valid]; rv.Stats().Fallbacks.Invalid != want {
+					t.Fatalf("%s: invalid-answer fallbacks = %d, want %d", fb, rv.Stats().Fallbacks.Invalid, want)
+				}
+			}
+		})
+	}
+}
+
+// summary describes a Result without printing kilobytes of attributes.
+func summary(res Result) string {
+	return fmt.Sprintf("{Allow:%v Fallback:%v Reason:%q Attributes:%d bytes}", res.Allow, res.Fallback, res.Reason, chat.AttributesBytes(res.Attributes))
 }

@@ -27,9 +27,10 @@ type Stats struct {
 
 // FallbackStats counts fallbacks by reason.
 type FallbackStats struct {
-	Timeout uint64
-	Error   uint64
-	Invalid uint64
+	Timeout       uint64
+	Error         uint64
+	Invalid       uint64
+	TargetRefused uint64
 }
 
 // Histogram is a latency distribution in the Prometheus layout: Counts[i] is
@@ -49,6 +50,7 @@ type stats struct {
 	timeout     atomic.Uint64
 	errors      atomic.Uint64
 	invalid     atomic.Uint64
+	refused     atomic.Uint64
 	sumNanos    atomic.Int64
 	// buckets[i] counts reviews in (latencyBounds[i-1], latencyBounds[i]];
 	// the last one those above every bound.
@@ -68,6 +70,8 @@ func (s *stats) record(res Result, d time.Duration) {
 			s.timeout.Add(1)
 		case ReasonInvalid:
 			s.invalid.Add(1)
+		case ReasonTargetRefused:
+			s.refused.Add(1)
 		default:
 			s.errors.Add(1)
 		}
@@ -98,7 +102,7 @@ func (r *Reviewer) Stats() Stats {
 		Invocations: s.invocations.Load(),
 		Allowed:     s.allowed.Load(),
 		Denied:      s.denied.Load(),
-		Fallbacks:   FallbackStats{Timeout: s.timeout.Load(), Error: s.errors.Load(), Invalid: s.invalid.Load()},
+		Fallbacks:   FallbackStats{Timeout: s.timeout.Load(), Error: s.errors.Load(), Invalid: s.invalid.Load(), TargetRefused: s.refused.Load()},
 		Latency:     h,
 	}
 }

@@ -26,12 +26,18 @@ func (r *Reviewer) invokeWebhook(ctx context.Context, url string, body []byte) (
 	if err != nil {
 		return nil, err
 	}
+	// Hosts refused by what the URL says (an IP literal, a name not on the
+	// allow-list) fail here, before any DNS query; the dialer checks every
+	// resolved address.
+	if err := r.allow.CheckHost(req.URL.Hostname()); err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	if len(r.secret) > 0 {
 		req.Header.Set(SignatureHeader, Sign(r.secret, time.Now(), body))
 	}
-	resp, err := r.http.Do(req)
+	resp, err := r.webhook.Do(req)
 	if err != nil {
 		return nil, err
 	}

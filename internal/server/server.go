@@ -141,6 +141,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		TokenTTL:                 cfg.TokenTTL,
 		PageTokenKey:             pageTokenKey(s.keyring),
 		RateLimits:               cfg.RateLimits,
+		CheckReviewURI:           reviewer.CheckURI,
 	}, api.Deps{
 		Store:        s.store,
 		Tokens:       s.keyring,
@@ -294,6 +295,7 @@ func (s *Server) reviewer() (*review.Reviewer, error) {
 	return review.New(review.Options{
 		Timeout:       s.cfg.ReviewTimeout,
 		WebhookSecret: secret,
+		WebhookAllow:  s.cfg.ReviewWebhookAllow,
 		Lambda: review.LambdaOptions{
 			Endpoint:        s.cfg.LambdaEndpoint,
 			Region:          s.cfg.LambdaRegion,
