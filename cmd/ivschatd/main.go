@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ivschatd/ivschatd/internal/config"
@@ -23,9 +24,34 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
-		fmt.Fprintln(os.Stderr, "ivschatd:", err)
+		fmt.Fprintln(os.Stderr, "ivschatd:", oneLine(err))
 		os.Exit(1)
 	}
+}
+
+// oneLine renders err on a single line: joined errors (several config
+// problems) and drivers' multi-line reports (pgx lists every connection
+// attempt) become "; "-separated without repeats, so a start failure is one
+// line in any log collector.
+func oneLine(err error) string {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || seen[line] {
+			continue
+		}
+		seen[line] = true
+		switch {
+		case b.Len() == 0:
+		case strings.HasSuffix(b.String(), ":"):
+			b.WriteString(" ")
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 func run(args []string, stderr io.Writer) error {

@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -63,11 +66,19 @@ type Server struct {
 	listener net.Listener
 	wsLis    net.Listener
 	pprofLis net.Listener // nil unless --pprof-listen is set
+	// tlsConfig holds the certificate pair loaded at start; nil without
+	// --tls-cert.
+	tlsConfig *tls.Config
 }
 
 // New opens the store and key ring and builds the handlers. It binds the
 // listeners too, so the caller knows the final addresses (port 0 works) before
 // Run.
+//
+// Everything that can fail without leaving a trace comes first — the TLS pair,
+// the listen addresses, the data dir's usability, the database and Redis
+// connections — so a server that cannot start does not leave generated
+// credentials or key files behind. Every error names the setting at fault.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {
@@ -75,21 +86,40 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 			s.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if cfg.TLSCert != "" {
+		if s.tlsConfig, err = loadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.bind(); err != nil {
+		return nil, err
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if cfg.PostgresURL != "" {
-		s.store, err = postgres.Open(ctx, cfg.PostgresURL)
+		// Assigned through a typed variable: a nil *postgres.Store in the
+		// interface would not be nil, and close would call it.
+		pg, err := postgres.Open(ctx, cfg.PostgresURL)
 		if err != nil {
-			return nil, fmt.Errorf("postgres store: %w", err)
+			return nil, settingError("--postgres-url", connectError(err))
 		}
+		s.store = pg
 		log.Info("store: PostgreSQL")
-	} else {
-		path := filepath.Join(cfg.DataDir, databaseFile)
-		s.store, err = sqlite.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	opts := messaging.Options{}
+	if cfg.RedisURL != "" {
+		if err := s.openCluster(ctx, &opts); err != nil {
+			return nil, err
 		}
+	}
+	if cfg.PostgresURL == "" {
+		path := filepath.Join(cfg.DataDir, databaseFile)
+		lite, err := sqlite.Open(path)
+		if err != nil {
+			return nil, settingError("--data-dir", err)
+		}
+		s.store = lite
 		log.Info("store: SQLite", "path", path)
 	}
 	if s.keyring, err = openKeyring(cfg); err != nil {
@@ -108,25 +138,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.metrics.Register(metrics.Review(reviewer.Stats))
-	opts := messaging.Options{
-		Reviewer:             reviewer,
-		TrustedProxies:       cfg.TrustedProxies,
-		Recorder:             s.chatlog,
-		Logger:               log.With("component", "messaging"),
-		Tokens:               s.keyring,
-		Rooms:                s.store,
-		MaxConnections:       cfg.MaxConnections,
-		QueueLimit:           cfg.QueueLimit,
-		WriteCoalesce:        writeCoalesce(cfg.WriteCoalesce),
-		PingInterval:         cfg.PingInterval,
-		IdleTimeout:          cfg.IdleTimeout,
-		RequestRatePerSecond: cfg.RequestRatePerSecond,
-	}
-	if cfg.RedisURL != "" {
-		if err := s.openCluster(ctx, &opts); err != nil {
-			return nil, err
-		}
-	}
+	opts.Reviewer = reviewer
+	opts.TrustedProxies = cfg.TrustedProxies
+	opts.Recorder = s.chatlog
+	opts.Logger = log.With("component", "messaging")
+	opts.Tokens = s.keyring
+	opts.Rooms = s.store
+	opts.MaxConnections = cfg.MaxConnections
+	opts.QueueLimit = cfg.QueueLimit
+	opts.WriteCoalesce = writeCoalesce(cfg.WriteCoalesce)
+	opts.PingInterval = cfg.PingInterval
+	opts.IdleTimeout = cfg.IdleTimeout
+	opts.RequestRatePerSecond = cfg.RequestRatePerSecond
 	if s.gateway, err = messaging.NewGateway(opts); err != nil {
 		return nil, err
 	}
@@ -153,36 +176,122 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.handler = s.routes(control)
-
-	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, err
-	}
-	if cfg.MessagingListen != "" {
-		if s.wsLis, err = net.Listen("tcp", cfg.MessagingListen); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.PprofListen != "" {
-		if s.pprofLis, err = net.Listen("tcp", cfg.PprofListen); err != nil {
-			return nil, fmt.Errorf("pprof-listen: %w", err)
-		}
-	}
 	return s, nil
+}
+
+// bind opens the listen addresses. It runs before anything is created in the
+// data dir: "address already in use" is the commonest start failure.
+func (s *Server) bind() error {
+	var err error
+	if s.listener, err = listen("--listen", s.cfg.Listen); err != nil {
+		return err
+	}
+	if s.cfg.MessagingListen != "" {
+		if s.wsLis, err = listen("--messaging-listen", s.cfg.MessagingListen); err != nil {
+			return err
+		}
+	}
+	if s.cfg.PprofListen != "" {
+		if s.pprofLis, err = listen("--pprof-listen", s.cfg.PprofListen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func listen(setting, addr string) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		// *net.OpError repeats "listen tcp ADDR"; its cause is the news.
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			err = op.Err
+		}
+		return nil, fmt.Errorf("%s %s: %w", setting, addr, err)
+	}
+	return lis, nil
+}
+
+// loadTLS reads the certificate pair before anything is served, so a missing
+// or unreadable file stops the start instead of the first TLS handshake.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, settingError("--tls-cert", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, settingError("--tls-key", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+}
+
+// prepareDataDir creates the data dir if needed and proves it is a writable
+// directory, so a bad --data-dir is reported as such and not as an obscure
+// SQLite or key-file error halfway through the start.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ENOTDIR) {
+			return fmt.Errorf("--data-dir %s: not a directory", dir)
+		}
+		return settingError("--data-dir", err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("--data-dir %s: not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// connectError shortens a failed database connection to its cause: pgx
+// reports every attempt (TLS, then plain) on lines of their own, but an
+// operator needs "cannot connect to HOST:PORT: connection refused".
+func connectError(err error) error {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" || op.Addr == nil {
+		return err
+	}
+	cause := op.Err
+	for {
+		inner := errors.Unwrap(cause)
+		if inner == nil {
+			break
+		}
+		cause = inner
+	}
+	return fmt.Errorf("cannot connect to %s: %w", op.Addr, cause)
+}
+
+// settingError prefixes err with the setting it concerns, for the one-line
+// start failure message.
+func settingError(setting string, err error) error {
+	return fmt.Errorf("%s: %w", setting, err)
 }
 
 // openCluster connects the broker, the token ledger and the room rate
 // limiter to Redis. It fails when Redis does not answer: a node that cannot
 // reach the others must not serve rooms whose traffic they would never see.
 func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error {
+	redisconn.SetLogger(s.log)
 	var err error
 	s.broker, err = broker.NewRedis(ctx, s.cfg.RedisURL,
 		broker.WithPrefix(s.cfg.RedisPrefix),
 		broker.WithLogger(s.log.With("component", "broker")))
 	if err != nil {
-		return fmt.Errorf("cluster mode: %w", err)
+		return settingError("--redis-url", err)
 	}
 	if s.redis, err = redisconn.Open(ctx, s.cfg.RedisURL); err != nil {
-		return fmt.Errorf("cluster mode: %w", err)
+		return settingError("--redis-url", err)
 	}
 	opts.Broker = s.broker
 	opts.Ledger = tokenledger.New(s.redis, s.cfg.RedisPrefix)
@@ -398,8 +507,9 @@ func (s *Server) Run(ctx context.Context) error {
 		srv, lis := servers[i], listeners[i]
 		g.Go(func() error {
 			var err error
-			if s.cfg.TLSCert != "" {
-				err = srv.ServeTLS(lis, s.cfg.TLSCert, s.cfg.TLSKey)
+			if s.tlsConfig != nil {
+				srv.TLSConfig = s.tlsConfig
+				err = srv.ServeTLS(lis, "", "")
 			} else {
 				err = srv.Serve(lis)
 			}
