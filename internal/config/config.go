@@ -54,6 +54,15 @@ type Config struct {
 	MaxConnections           int
 	ShutdownTimeout          time.Duration
 
+	// HTTPReadTimeout bounds reading one HTTP request, headers and body (a
+	// control-plane call or a WebSocket handshake; a chat connection, once
+	// upgraded, has its own deadlines). HTTPIdleTimeout bounds how long a
+	// keep-alive connection may wait for its next request. Control-plane
+	// bodies are at most 256 KiB and usually a few hundred bytes; the
+	// default 30 s still admits 256 KiB at 9 KB/s.
+	HTTPReadTimeout time.Duration
+	HTTPIdleTimeout time.Duration
+
 	// Messaging gateway tunables (zero values take the gateway's defaults).
 	QueueLimit           int
 	WriteCoalesce        time.Duration
@@ -118,6 +127,8 @@ func Default() Config {
 		MaxLoggingConfigurations: 10,
 		MaxConnections:           50000,
 		ShutdownTimeout:          10 * time.Second,
+		HTTPReadTimeout:          30 * time.Second,
+		HTTPIdleTimeout:          120 * time.Second,
 		QueueLimit:               256,
 		// 60 ms: the window that met p99 <= 100 ms for 5,000 viewers at
 		// 100 msg/s on a 2-core machine; 20 ms saturated both cores
@@ -165,6 +176,8 @@ var settings = []setting{
 	{"max-logging-configurations", "maxLoggingConfigurations", "logging-configurations-per-account quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxLoggingConfigurations) }},
 	{"max-connections", "maxConnections", "concurrent chat connections quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxConnections) }},
 	{"shutdown-timeout", "shutdownTimeout", "how long a graceful shutdown may take", func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
+	{"http-read-timeout", "httpReadTimeout", "longest time to read one HTTP request, headers and body (control plane, WebSocket handshake); slower clients are disconnected", func(c *Config) flag.Value { return (*durationValue)(&c.HTTPReadTimeout) }},
+	{"http-idle-timeout", "httpIdleTimeout", "how long an idle keep-alive HTTP connection is kept open for its next request", func(c *Config) flag.Value { return (*durationValue)(&c.HTTPIdleTimeout) }},
 	{"queue-limit", "queueLimit", "frames a chat connection may fall behind before it is disconnected as a slow consumer", func(c *Config) flag.Value { return (*intValue)(&c.QueueLimit) }},
 	{"write-coalesce", "writeCoalesce", "how long frames for busy rooms gather before one flush (0 = write at once)", func(c *Config) flag.Value { return (*durationValue)(&c.WriteCoalesce) }},
 	{"ping-interval", "pingInterval", "how often chat connections are pinged", func(c *Config) flag.Value { return (*durationValue)(&c.PingInterval) }},
@@ -354,6 +367,8 @@ func (c Config) Validate() error {
 	check(c.MaxLoggingConfigurations > 0, "max-logging-configurations must be positive")
 	check(c.MaxConnections > 0, "max-connections must be positive")
 	check(c.ShutdownTimeout > 0, "shutdown-timeout must be positive")
+	check(c.HTTPReadTimeout > 0, "http-read-timeout must be positive")
+	check(c.HTTPIdleTimeout > 0, "http-idle-timeout must be positive")
 	check(c.QueueLimit > 0, "queue-limit must be positive")
 	check(c.WriteCoalesce >= 0, "write-coalesce must not be negative")
 	check(c.PingInterval > 0 && c.IdleTimeout > c.PingInterval, "idle-timeout must be longer than ping-interval")

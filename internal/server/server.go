@@ -482,10 +482,10 @@ func (s *Server) MessagingAddr() net.Addr {
 // WebSocket connections are closed with 1001, in-flight requests finish, and
 // the store is closed — all within the configured shutdown timeout.
 func (s *Server) Run(ctx context.Context) error {
-	servers := []*http.Server{s.httpServer()}
+	servers := []*http.Server{s.httpServer(s.handler)}
 	listeners := []net.Listener{s.listener}
 	if s.wsLis != nil {
-		servers = append(servers, s.httpServer())
+		servers = append(servers, s.httpServer(s.handler))
 		listeners = append(listeners, s.wsLis)
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -556,11 +556,18 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) httpServer() *http.Server {
+func (s *Server) httpServer(handler http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler: handler,
+		// ReadTimeout covers headers and body: the control plane reads the
+		// whole body before it checks the signature, so without it a
+		// client sending a body slowly held a connection (and a goroutine)
+		// for as long as it liked. A WebSocket connection is not affected
+		// past its handshake: the gateway hijacks it and sets its own read
+		// deadlines.
+		ReadTimeout:       s.cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.HTTPReadTimeout),
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
