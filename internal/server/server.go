@@ -447,19 +447,44 @@ func (s *Server) routes(control http.Handler) http.Handler {
 		switch {
 		case r.URL.Path == "/metrics" && r.Method == http.MethodGet:
 			metricsHandler.ServeHTTP(w, r)
-		case r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-			if !s.ready.Load() {
-				http.Error(w, "shutting down", http.StatusServiceUnavailable)
-				return
-			}
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write([]byte("ok\n"))
+		case isHealthCheck(r):
+			s.serveHealth(w)
 		case isWebSocketUpgrade(r):
 			s.gateway.ServeHTTP(w, r)
 		default:
 			control.ServeHTTP(w, r)
 		}
 	})
+}
+
+// messagingRoutes serves --messaging-listen: chat connections and the health
+// check, nothing else. That address is the one that faces viewers; the
+// control plane and the unauthenticated /metrics stay on --listen, which an
+// operator can keep private.
+func (s *Server) messagingRoutes() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case isHealthCheck(r):
+			s.serveHealth(w)
+		case isWebSocketUpgrade(r):
+			s.gateway.ServeHTTP(w, r)
+		default:
+			http.Error(w, "not found: this address serves chat connections (WebSocket) and /healthz only", http.StatusNotFound)
+		}
+	})
+}
+
+func isHealthCheck(r *http.Request) bool {
+	return r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter) {
+	if !s.ready.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {
@@ -485,7 +510,7 @@ func (s *Server) Run(ctx context.Context) error {
 	servers := []*http.Server{s.httpServer(s.handler)}
 	listeners := []net.Listener{s.listener}
 	if s.wsLis != nil {
-		servers = append(servers, s.httpServer(s.handler))
+		servers = append(servers, s.httpServer(s.messagingRoutes()))
 		listeners = append(listeners, s.wsLis)
 	}
 	g, gctx := errgroup.WithContext(ctx)
