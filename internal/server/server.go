@@ -598,11 +598,16 @@ func (s *Server) httpServer(handler http.Handler) *http.Server {
 }
 
 // pprofServer serves net/http/pprof on its own mux, so profiles are reachable
-// only on --pprof-listen and never on the public listeners.
+// only on --pprof-listen and never on the public listeners. The command line
+// (/debug/pprof/cmdline) is not served: flags such as --review-webhook-secret
+// or a --postgres-url with a password would be readable by anyone who can
+// reach the address.
 func pprofServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not served: the command line can hold secrets", http.StatusNotFound)
+	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
