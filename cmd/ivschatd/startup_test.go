@@ -14,12 +14,13 @@ import (
 )
 
 // runToExit runs the test binary as ivschatd with args until it exits (20 s at
-// most) and returns its exit code, its stderr and how long it ran.
-func runToExit(t *testing.T, args string, env ...string) (code int, stderr string, took time.Duration) {
+// most) and returns its exit code, its stdout and stderr and how long it ran.
+func runToExit(t *testing.T, args string, env ...string) (code int, stdout, stderr string, took time.Duration) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), append([]string{"IVSCHATD_TEST_AS_MAIN=1", "IVSCHATD_TEST_ARGS=" + args}, env...)...)
-	var errOut bytes.Buffer
+	var out, errOut bytes.Buffer
+	cmd.Stdout = &out
 	cmd.Stderr = &errOut
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -45,7 +46,7 @@ func runToExit(t *testing.T, args string, env ...string) (code int, stderr strin
 	default:
 		t.Fatal(err)
 	}
-	return code, errOut.String(), took
+	return code, out.String(), errOut.String(), took
 }
 
 // dirNames lists the names in dir (nil if it does not exist).
@@ -117,7 +118,7 @@ func TestStartFailuresAreOneLine(t *testing.T) {
 			}
 			before := dirNames(t, dir)
 			args := "--listen 127.0.0.1:0 --data-dir " + dir + " " + tc.args
-			code, stderr, took := runToExit(t, args)
+			code, _, stderr, took := runToExit(t, args)
 			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 			if code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "ivschatd: ") {
 				t.Fatalf("exit %d with stderr:\n%s\nwant exit 1 and one line", code, stderr)
