@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,9 @@ import (
 func TestInsecureModeRefusesWebPages(t *testing.T) {
 	ts := startServer(t, "", func(c *config.Config) { c.AccessKeys = nil; c.Insecure = true })
 	host := strings.TrimPrefix(ts.URL, "http://")
+	// Room names unique to this run: the database may be shared
+	// (IVSCHATD_TEST_E2E_POSTGRES).
+	refusedName, acceptedName := uniqueName("csrf"), uniqueName("ok")
 	type result struct {
 		status      int
 		errType     string
@@ -53,9 +57,9 @@ func TestInsecureModeRefusesWebPages(t *testing.T) {
 		json.Unmarshal(data, &e)
 		return result{resp.StatusCode, e.Type, resp.Header.Get("Access-Control-Allow-Origin")}
 	}
-	rooms := func() int {
+	rooms := func(name string) int {
 		t.Helper()
-		req := mustRequest(t, "POST", ts.URL+"/ListRooms", "{}")
+		req := mustRequest(t, "POST", ts.URL+"/ListRooms", `{"name":"`+name+`"}`)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -80,7 +84,7 @@ func TestInsecureModeRefusesWebPages(t *testing.T) {
 		{"foreign port on the same host", "application/json", "http://" + strings.Split(host, ":")[0] + ":1"},
 		{"opaque origin", "", "null"},
 	} {
-		got := call("POST", "/CreateRoom", tc.contentType, tc.origin, `{"name":"csrf"}`)
+		got := call("POST", "/CreateRoom", tc.contentType, tc.origin, `{"name":"`+refusedName+`"}`)
 		if got.status != http.StatusForbidden || got.errType != "AccessDeniedException" || got.allowOrigin != "" {
 			t.Errorf("%s: %+v, want 403 AccessDeniedException without Access-Control-Allow-Origin", tc.name, got)
 		}
@@ -88,7 +92,7 @@ func TestInsecureModeRefusesWebPages(t *testing.T) {
 	if got := call("OPTIONS", "/CreateRoom", "", "https://evil.example", ""); got.allowOrigin != "" || got.status < 400 {
 		t.Errorf("preflight from a foreign origin: %+v, want refused", got)
 	}
-	if n := rooms(); n != 0 {
+	if n := rooms(refusedName); n != 0 {
 		t.Fatalf("%d rooms created by refused requests", n)
 	}
 
@@ -99,7 +103,7 @@ func TestInsecureModeRefusesWebPages(t *testing.T) {
 		{"application/x-amz-json-1.1", "application/x-amz-json-1.1", ""},
 		{"same origin", "application/json", "http://" + host},
 	} {
-		got := call("POST", "/CreateRoom", tc.contentType, tc.origin, `{"name":"ok"}`)
+		got := call("POST", "/CreateRoom", tc.contentType, tc.origin, `{"name":"`+acceptedName+`"}`)
 		if got.status != http.StatusOK {
 			t.Errorf("%s: %+v, want 200", tc.name, got)
 		}
@@ -109,12 +113,19 @@ func TestInsecureModeRefusesWebPages(t *testing.T) {
 	}
 	// The AWS SDK without credentials, as local emulation setups use it.
 	c := ivschat.New(ivschat.Options{Region: testRegion, BaseEndpoint: aws.String(ts.URL), Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1})
-	if _, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{Name: aws.String("sdk")}); err != nil {
+	if _, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{Name: aws.String(acceptedName)}); err != nil {
 		t.Errorf("unsigned SDK CreateRoom: %v", err)
 	}
-	if n := rooms(); n != 5 {
+	if n := rooms(acceptedName); n != 5 {
 		t.Errorf("%d rooms, want 5", n)
 	}
+}
+
+// uniqueName is a room name no other test run uses.
+func uniqueName(prefix string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
 }
 
 // With authentication on, CORS stays open to any origin (the signature
