@@ -78,8 +78,18 @@ func TestStartFailuresAreOneLine(t *testing.T) {
 	notADir := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(notADir, []byte("x"), 0o600)
 
+	readOnly := filepath.Join(t.TempDir(), "ro")
+	os.Mkdir(readOnly, 0o500)
+	readOnlyWorks := true // root writes anyway: that case cannot be tested then
+	if f, err := os.CreateTemp(readOnly, "probe"); err == nil {
+		f.Close()
+		os.Remove(f.Name())
+		readOnlyWorks = false
+	}
+
 	cases := []struct {
 		name  string
+		skip  bool
 		args  string
 		setup func(dir string) // prepares the data dir
 		want  []string         // substrings of the one line
@@ -95,6 +105,8 @@ func TestStartFailuresAreOneLine(t *testing.T) {
 		}, want: []string{"--data-dir", "ivschatd.db", "not a database"}},
 		{name: "data dir is a file", args: "--data-dir " + notADir,
 			want: []string{"--data-dir " + notADir + ": not a directory"}},
+		{name: "data dir not writable", skip: !readOnlyWorks, args: "--data-dir " + readOnly,
+			want: []string{"--data-dir " + readOnly + ": not writable: permission denied"}},
 		{name: "data dir below a file", args: "--data-dir " + notADir + "/sub",
 			want: []string{"--data-dir", "not a directory"}},
 		{name: "listen address in use", args: "--listen " + busy.Addr().String(),
@@ -112,6 +124,9 @@ func TestStartFailuresAreOneLine(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.skip {
+				t.Skip("running as root: a mode 0500 directory is writable")
+			}
 			dir := t.TempDir()
 			if tc.setup != nil {
 				tc.setup(dir)
