@@ -107,9 +107,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		s.store = pg
 		log.Info("store: PostgreSQL")
 	}
-	opts := messaging.Options{}
 	if cfg.RedisURL != "" {
-		if err := s.openCluster(ctx, &opts); err != nil {
+		if err := s.connectCluster(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -138,18 +137,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.metrics.Register(metrics.Review(reviewer.Stats))
-	opts.Reviewer = reviewer
-	opts.TrustedProxies = cfg.TrustedProxies
-	opts.Recorder = s.chatlog
-	opts.Logger = log.With("component", "messaging")
-	opts.Tokens = s.keyring
-	opts.Rooms = s.store
-	opts.MaxConnections = cfg.MaxConnections
-	opts.QueueLimit = cfg.QueueLimit
-	opts.WriteCoalesce = writeCoalesce(cfg.WriteCoalesce)
-	opts.PingInterval = cfg.PingInterval
-	opts.IdleTimeout = cfg.IdleTimeout
-	opts.RequestRatePerSecond = cfg.RequestRatePerSecond
+	opts := messaging.Options{
+		Reviewer:             reviewer,
+		TrustedProxies:       cfg.TrustedProxies,
+		Recorder:             s.chatlog,
+		Logger:               log.With("component", "messaging"),
+		Tokens:               s.keyring,
+		Rooms:                s.store,
+		MaxConnections:       cfg.MaxConnections,
+		QueueLimit:           cfg.QueueLimit,
+		WriteCoalesce:        writeCoalesce(cfg.WriteCoalesce),
+		PingInterval:         cfg.PingInterval,
+		IdleTimeout:          cfg.IdleTimeout,
+		RequestRatePerSecond: cfg.RequestRatePerSecond,
+	}
+	if s.broker != nil {
+		s.useCluster(&opts)
+	}
 	if s.gateway, err = messaging.NewGateway(opts); err != nil {
 		return nil, err
 	}
@@ -278,10 +282,11 @@ func settingError(setting string, err error) error {
 	return fmt.Errorf("%s: %w", setting, err)
 }
 
-// openCluster connects the broker, the token ledger and the room rate
-// limiter to Redis. It fails when Redis does not answer: a node that cannot
-// reach the others must not serve rooms whose traffic they would never see.
-func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error {
+// connectCluster connects the broker, and the client the token ledger and
+// the room rate limiter share, to Redis. It fails when Redis does not answer:
+// a node that cannot reach the others must not serve rooms whose traffic they
+// would never see. It runs before anything is created in the data dir.
+func (s *Server) connectCluster(ctx context.Context) error {
 	redisconn.SetLogger(s.log)
 	var err error
 	s.broker, err = broker.NewRedis(ctx, s.cfg.RedisURL,
@@ -293,6 +298,12 @@ func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error
 	if s.redis, err = redisconn.Open(ctx, s.cfg.RedisURL); err != nil {
 		return settingError("--redis-url", err)
 	}
+	return nil
+}
+
+// useCluster wires the connected broker, token ledger and room rate limiter
+// into the gateway's options.
+func (s *Server) useCluster(opts *messaging.Options) {
 	opts.Broker = s.broker
 	opts.Ledger = tokenledger.New(s.redis, s.cfg.RedisPrefix)
 	// Room and moderation rates shared by all nodes (messaging falls back
@@ -305,7 +316,6 @@ func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error
 		s.log.Warn("cluster mode without --token-keys: this node's key ring file seals chat tokens that other nodes cannot open")
 	}
 	s.log.Info("cluster mode: Redis broker, token ledger and room rate limits", "prefix", s.cfg.RedisPrefix)
-	return nil
 }
 
 // writeCoalesce maps the config's "0 = write at once" to the gateway's
