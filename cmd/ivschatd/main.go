@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/ivschatd/ivschatd/internal/config"
@@ -19,20 +21,74 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "ivschatd:", err)
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	var usage *config.UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "ivschatd: %s (see 'ivschatd --help')\n", usage.Msg)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "ivschatd:", oneLine(err))
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "rotate-token-key" {
-		return rotateTokenKey(args[1:], os.Stdout, stderr)
+const usageHeader = `Usage:
+  ivschatd [flags]                           run the server
+  ivschatd rotate-token-key [--data-dir DIR] add a new newest chat-token key to the
+                                             key ring in DIR (restart to use it)
+  ivschatd version                           print the version, commit and Go version
+                                             (also: ivschatd --version)
+  ivschatd --help                            print this help
+
+`
+
+// oneLine renders err on a single line: joined errors (several config
+// problems) and drivers' multi-line reports (pgx lists every connection
+// attempt) become "; "-separated without repeats, so a start failure is one
+// line in any log collector.
+func oneLine(err error) string {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || seen[line] {
+			continue
+		}
+		seen[line] = true
+		switch {
+		case b.Len() == 0:
+		case strings.HasSuffix(b.String(), ":"):
+			b.WriteString(" ")
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(line)
 	}
-	cfg, err := config.Load(args, os.LookupEnv, stderr)
+	return b.String()
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "rotate-token-key":
+			return rotateTokenKey(args[1:], stdout)
+		case "version", "--version", "-version":
+			if len(args) > 1 {
+				return &config.UsageError{Msg: "unexpected arguments after " + args[0] + ": " + strings.Join(args[1:], " ")}
+			}
+			fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+			return nil
+		}
+	}
+	var flagHelp strings.Builder
+	cfg, err := config.Load(args, os.LookupEnv, &flagHelp)
+	if errors.Is(err, flag.ErrHelp) {
+		// Asked for: normal output, not an error.
+		fmt.Fprint(stdout, usageHeader+flagHelp.String())
+	}
 	if err != nil {
 		return err
 	}
@@ -59,12 +115,23 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // rotateTokenKey adds a new newest key to the chat-token key ring in the data
 // dir. New tokens are sealed with it once the server restarts; tokens sealed
 // with older keys keep opening, since every key stays in the ring.
-func rotateTokenKey(args []string, stdout, stderr io.Writer) error {
+func rotateTokenKey(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ivschatd rotate-token-key", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	dataDir := fs.String("data-dir", envOr("IVSCHATD_DATA_DIR", "./data"), "data directory of the server (env IVSCHATD_DATA_DIR)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, "Usage: ivschatd rotate-token-key [--data-dir DIR]\n\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		ue := config.FlagParseError(err)
+		ue.Msg = "rotate-token-key: " + ue.Msg
+		return ue
+	}
+	if fs.NArg() > 0 {
+		return &config.UsageError{Msg: "rotate-token-key: unexpected arguments: " + strings.Join(fs.Args(), " ")}
 	}
 	kr, err := token.LoadOrCreateKeyring(server.KeyringPath(*dataDir))
 	if err != nil {

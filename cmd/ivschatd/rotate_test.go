@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,7 +49,7 @@ func TestRotateTokenKey(t *testing.T) {
 	cmd.Wait()
 
 	var out bytes.Buffer
-	if err := rotateTokenKey([]string{"--data-dir", dir}, &out, io.Discard); err != nil {
+	if err := rotateTokenKey([]string{"--data-dir", dir}, &out); err != nil {
 		t.Fatal(err)
 	}
 	kr, err := token.LoadOrCreateKeyring(server.KeyringPath(dir))

@@ -205,7 +205,10 @@ func (w *statusWriter) WriteHeader(code int) {
 // the request did not get as far as routing).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 	w.Header().Set(headerRequestID, newRequestID())
-	setCORSHeaders(w, r)
+	if err := h.cors(w, r); err != nil {
+		h.writeError(w, r, err)
+		return ""
+	}
 	if r.Method == http.MethodOptions {
 		servePreflight(w, r)
 		return ""

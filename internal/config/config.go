@@ -55,6 +55,15 @@ type Config struct {
 	MaxConnections           int
 	ShutdownTimeout          time.Duration
 
+	// HTTPReadTimeout bounds reading one HTTP request, headers and body (a
+	// control-plane call or a WebSocket handshake; a chat connection, once
+	// upgraded, has its own deadlines). HTTPIdleTimeout bounds how long a
+	// keep-alive connection may wait for its next request. Control-plane
+	// bodies are at most 256 KiB and usually a few hundred bytes; the
+	// default 30 s still admits 256 KiB at 9 KB/s.
+	HTTPReadTimeout time.Duration
+	HTTPIdleTimeout time.Duration
+
 	// Messaging gateway tunables (zero values take the gateway's defaults).
 	MaxPendingBytes      int
 	SocketSendBuffer     int
@@ -126,6 +135,8 @@ func Default() Config {
 		MaxConnections:           50000,
 		ShutdownTimeout:          10 * time.Second,
 		MaxPendingBytes:          1 << 20,
+		HTTPReadTimeout:          30 * time.Second,
+		HTTPIdleTimeout:          120 * time.Second,
 		QueueLimit:               256,
 		// 60 ms: the window that met p99 <= 100 ms for 5,000 viewers at
 		// 100 msg/s on a 2-core machine; 20 ms saturated both cores
@@ -158,7 +169,7 @@ func EnvName(flagName string) string {
 
 var settings = []setting{
 	{"listen", "listen", "address of the control plane and WebSocket listener (host:port)", func(c *Config) flag.Value { return (*stringValue)(&c.Listen) }},
-	{"messaging-listen", "messagingListen", "optional separate address for WebSocket connections", func(c *Config) flag.Value { return (*stringValue)(&c.MessagingListen) }},
+	{"messaging-listen", "messagingListen", "optional separate address that serves only chat connections (WebSocket) and /healthz", func(c *Config) flag.Value { return (*stringValue)(&c.MessagingListen) }},
 	{"pprof-listen", "pprofListen", "optional separate address (keep it on loopback) that serves Go runtime profiles at /debug/pprof/ for performance work; unset: not served", func(c *Config) flag.Value { return (*stringValue)(&c.PprofListen) }},
 	{"data-dir", "dataDir", "directory for the SQLite database, key ring and generated credentials", func(c *Config) flag.Value { return (*stringValue)(&c.DataDir) }},
 	{"region", "region", "AWS region that resource ARNs name", func(c *Config) flag.Value { return (*stringValue)(&c.Region) }},
@@ -173,6 +184,8 @@ var settings = []setting{
 	{"max-logging-configurations", "maxLoggingConfigurations", "logging-configurations-per-account quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxLoggingConfigurations) }},
 	{"max-connections", "maxConnections", "concurrent chat connections quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxConnections) }},
 	{"shutdown-timeout", "shutdownTimeout", "how long a graceful shutdown may take", func(c *Config) flag.Value { return (*durationValue)(&c.ShutdownTimeout) }},
+	{"http-read-timeout", "httpReadTimeout", "longest time to read one HTTP request, headers and body (control plane, WebSocket handshake); slower clients are disconnected", func(c *Config) flag.Value { return (*durationValue)(&c.HTTPReadTimeout) }},
+	{"http-idle-timeout", "httpIdleTimeout", "how long an idle keep-alive HTTP connection is kept open for its next request", func(c *Config) flag.Value { return (*durationValue)(&c.HTTPIdleTimeout) }},
 	{"max-pending-bytes", "maxPendingBytes", "bytes of room broadcasts a chat connection may leave untaken (offered by an earlier flush, not accepted by its socket) before it is disconnected as a slow consumer", func(c *Config) flag.Value { return (*intValue)(&c.MaxPendingBytes) }},
 	{"socket-send-buffer", "socketSendBuffer", "SO_SNDBUF of each chat connection in bytes (0: the kernel's autotuning, which lets a client that does not read hold megabytes of kernel memory before --max-pending-bytes applies)", func(c *Config) flag.Value { return (*intValue)(&c.SocketSendBuffer) }},
 	{"queue-limit", "queueLimit", "frames for one chat connection alone (errors, pongs, pings) that may wait before it is disconnected as a slow consumer", func(c *Config) flag.Value { return (*intValue)(&c.QueueLimit) }},
@@ -202,12 +215,24 @@ var settings = []setting{
 	{"redis-prefix", "redisPrefix", "prefix of every Redis key and channel, so deployments can share one Redis", func(c *Config) flag.Value { return (*stringValue)(&c.RedisPrefix) }},
 }
 
+// UsageError is a mistake on the command line itself — an unknown flag, a
+// malformed flag value, a stray argument — as opposed to a setting that is
+// well-formed but invalid. Its message is one line.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
 // Load builds the Config from args (without the program name) and the
-// environment lookup function (os.LookupEnv in production).
-func Load(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (Config, error) {
+// environment lookup function (os.LookupEnv in production). When args ask
+// for help (-h, --help) it writes the list of flags to help and returns
+// flag.ErrHelp; command-line mistakes are *UsageError.
+func Load(args []string, lookupEnv func(string) (string, bool), help io.Writer) (Config, error) {
 	cfg := Default()
 	fs := flag.NewFlagSet("ivschatd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package would print the whole usage after any mistake; the
+	// caller prints one line instead.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	configPath := fs.String("config", "", "JSON config file (env IVSCHATD_CONFIG)")
 	flagValues := make(map[string]flag.Value)
 	for _, s := range settings {
@@ -218,15 +243,15 @@ func Load(args []string, lookupEnv func(string) (string, bool), stderr io.Writer
 		flagValues[s.flag] = v
 		fs.Var(v, s.flag, fmt.Sprintf("%s (env %s, default %s)", s.usage, EnvName(s.flag), defaultString(s)))
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ivschatd [flags]\n\nEvery flag can also be set with its environment variable or the config-file key.\n\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, err
+		if errors.Is(err, flag.ErrHelp) {
+			printFlags(help, fs)
+			return Config{}, err
+		}
+		return Config{}, FlagParseError(err)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return Config{}, &UsageError{Msg: "unexpected arguments: " + strings.Join(fs.Args(), " ")}
 	}
 
 	path := *configPath
@@ -265,6 +290,40 @@ func Load(args []string, lookupEnv func(string) (string, bool), stderr io.Writer
 		return Config{}, setErr
 	}
 	return cfg, cfg.Validate()
+}
+
+// printFlags lists the flags with the double-dash spelling the
+// documentation uses (flag.PrintDefaults writes one dash).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Flags (each can also be set with its environment variable or config-file key):\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		var kind string
+		switch f.Value.(type) {
+		case *boolValue:
+		case *intValue:
+			kind = " int"
+		case *durationValue:
+			kind = " duration"
+		case *prefixList:
+			kind = " list"
+		default:
+			kind = " string"
+		}
+		fmt.Fprintf(w, "  --%s%s\n    \t%s\n", f.Name, kind, f.Usage)
+	})
+}
+
+// FlagParseError turns an error of flag.FlagSet.Parse into a UsageError
+// worded with the double-dash spelling the documentation uses.
+func FlagParseError(err error) *UsageError {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return &UsageError{Msg: "unknown flag --" + strings.TrimPrefix(name, "-")}
+	}
+	for _, prefix := range []string{"for flag -", "for -", "argument: -"} {
+		msg = strings.Replace(msg, prefix, prefix+"-", 1)
+	}
+	return &UsageError{Msg: msg}
 }
 
 func defaultString(s setting) string {
@@ -332,7 +391,10 @@ func loadFile(cfg *Config, path string) error {
 }
 
 var (
-	regionPattern  = regexp.MustCompile(`^[a-z0-9-]+$`)
+	// An AWS region's shape: us-west-2, ap-southeast-1, us-gov-west-1,
+	// cn-north-1, eu-central-2. ARNs carry it, and SDKs build endpoint
+	// host names from it.
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
 )
 
@@ -355,7 +417,7 @@ func (c Config) Validate() error {
 		check(err == nil, "pprof-listen %q: must be host:port", c.PprofListen)
 	}
 	check(c.DataDir != "", "data-dir must not be empty")
-	check(regionPattern.MatchString(c.Region), "region %q: must match [a-z0-9-]+", c.Region)
+	check(regionPattern.MatchString(c.Region), "region %q: must look like an AWS region (e.g. us-west-2, eu-central-1)", c.Region)
 	check(accountPattern.MatchString(c.AccountID), "account-id %q: must be 12 digits", c.AccountID)
 	check((c.TLSCert == "") == (c.TLSKey == ""), "tls-cert and tls-key must be given together")
 	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error", "log-level %q: must be debug, info, warn or error", c.LogLevel)
@@ -365,6 +427,8 @@ func (c Config) Validate() error {
 	check(c.MaxLoggingConfigurations > 0, "max-logging-configurations must be positive")
 	check(c.MaxConnections > 0, "max-connections must be positive")
 	check(c.ShutdownTimeout > 0, "shutdown-timeout must be positive")
+	check(c.HTTPReadTimeout > 0, "http-read-timeout must be positive")
+	check(c.HTTPIdleTimeout > 0, "http-idle-timeout must be positive")
 	check(c.QueueLimit > 0, "queue-limit must be positive")
 	check(c.MaxPendingBytes >= 4096, "max-pending-bytes must be at least 4096")
 	check(c.SocketSendBuffer == 0 || c.SocketSendBuffer >= 4096, "socket-send-buffer must be 0 (kernel default) or at least 4096")

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -93,6 +95,8 @@ func TestInvalid(t *testing.T) {
 		{"duplicate keys", []string{"--config", write(`{"accessKeys":[{"accessKeyId":"A","secretAccessKey":"s"},{"accessKeyId":"A","secretAccessKey":"t"}]}`)}, nil, "duplicate"},
 		{"stray argument", []string{"serve"}, nil, "unexpected arguments"},
 		{"log level", []string{"--log-level", "loud"}, nil, "log-level"},
+		{"http read timeout", []string{"--http-read-timeout", "0s"}, nil, "http-read-timeout"},
+		{"http idle timeout", nil, map[string]string{"IVSCHATD_HTTP_IDLE_TIMEOUT": "-1s"}, "http-idle-timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,10 +110,49 @@ func TestInvalid(t *testing.T) {
 
 func TestUsageNamesEnvAndDefault(t *testing.T) {
 	var b strings.Builder
-	Load([]string{"-h"}, env(nil), &b)
-	for _, want := range []string{"--listen", "IVSCHATD_LISTEN", "127.0.0.1:8080", "IVSCHATD_INSECURE_NO_AUTH"} {
-		if !strings.Contains(strings.ReplaceAll(b.String(), "  -", "  --"), want) {
+	if _, err := Load([]string{"-h"}, env(nil), &b); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"--listen string", "IVSCHATD_LISTEN", "127.0.0.1:8080", "--insecure-no-auth\n", "IVSCHATD_INSECURE_NO_AUTH", "--max-rooms int", "--token-ttl duration"} {
+		if !strings.Contains(b.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// Mistakes on the command line itself are UsageErrors with one line, in
+// the documented double-dash spelling, and print nothing else.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nope"}, "unknown flag --nope"},
+		{[]string{"-nope"}, "unknown flag --nope"},
+		{[]string{"--max-rooms", "many"}, `invalid value "many" for flag --max-rooms: "many" is not an integer`},
+		{[]string{"--insecure-no-auth=maybe"}, `invalid boolean value "maybe" for --insecure-no-auth: "maybe" is not a boolean`},
+		{[]string{"--listen"}, "flag needs an argument: --listen"},
+		{[]string{"serve"}, "unexpected arguments: serve"},
+	} {
+		var out strings.Builder
+		_, err := Load(tc.args, env(nil), &out)
+		var ue *UsageError
+		if !errors.As(err, &ue) || ue.Msg != tc.want || out.Len() != 0 {
+			t.Errorf("%v: %v (output %q), want UsageError %q", tc.args, err, out.String(), tc.want)
+		}
+	}
+}
+
+func TestRegionShape(t *testing.T) {
+	for _, ok := range []string{"us-west-2", "us-east-1", "ap-southeast-1", "us-gov-west-1", "cn-north-1", "eu-central-2", "ap-northeast-3", "me-south-1", "il-central-1", "us-isob-east-1"} {
+		if _, err := Load([]string{"--region", ok}, env(nil), io.Discard); err != nil {
+			t.Errorf("region %s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "us-west", "US-WEST-2", "us_west_2", "uswest2", "us-west-2a", "u-west-2", "us-west-2 ", "us--west-2", "local"} {
+		_, err := Load([]string{"--region", bad}, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "region") || !strings.Contains(err.Error(), "AWS region") {
+			t.Errorf("region %q: %v, want an error naming the setting", bad, err)
 		}
 	}
 }

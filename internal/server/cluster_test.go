@@ -216,7 +216,7 @@ func TestClusterRedisUnreachable(t *testing.T) {
 		srv.close()
 		t.Fatal("server.New succeeded without Redis")
 	}
-	if !strings.Contains(err.Error(), "cluster mode") || !strings.Contains(err.Error(), "unreachable") {
+	if !strings.Contains(err.Error(), "--redis-url") || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("error does not say what is wrong: %v", err)
 	}
 }

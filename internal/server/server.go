@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -63,11 +66,19 @@ type Server struct {
 	listener net.Listener
 	wsLis    net.Listener
 	pprofLis net.Listener // nil unless --pprof-listen is set
+	// tlsConfig holds the certificate pair loaded at start; nil without
+	// --tls-cert.
+	tlsConfig *tls.Config
 }
 
 // New opens the store and key ring and builds the handlers. It binds the
 // listeners too, so the caller knows the final addresses (port 0 works) before
 // Run.
+//
+// Everything that can fail without leaving a trace comes first — the TLS pair,
+// the listen addresses, the data dir's usability, the database and Redis
+// connections — so a server that cannot start does not leave generated
+// credentials or key files behind. Every error names the setting at fault.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {
@@ -75,21 +86,39 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 			s.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if cfg.TLSCert != "" {
+		if s.tlsConfig, err = loadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.bind(); err != nil {
+		return nil, err
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if cfg.PostgresURL != "" {
-		s.store, err = postgres.Open(ctx, cfg.PostgresURL)
+		// Assigned through a typed variable: a nil *postgres.Store in the
+		// interface would not be nil, and close would call it.
+		pg, err := postgres.Open(ctx, cfg.PostgresURL)
 		if err != nil {
-			return nil, fmt.Errorf("postgres store: %w", err)
+			return nil, settingError("--postgres-url", connectError(err))
 		}
+		s.store = pg
 		log.Info("store: PostgreSQL")
-	} else {
-		path := filepath.Join(cfg.DataDir, databaseFile)
-		s.store, err = sqlite.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	if cfg.RedisURL != "" {
+		if err := s.connectCluster(ctx); err != nil {
+			return nil, err
 		}
+	}
+	if cfg.PostgresURL == "" {
+		path := filepath.Join(cfg.DataDir, databaseFile)
+		lite, err := sqlite.Open(path)
+		if err != nil {
+			return nil, settingError("--data-dir", err)
+		}
+		s.store = lite
 		log.Info("store: SQLite", "path", path)
 	}
 	if s.keyring, err = openKeyring(cfg); err != nil {
@@ -124,10 +153,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		IdleTimeout:          cfg.IdleTimeout,
 		RequestRatePerSecond: cfg.RequestRatePerSecond,
 	}
-	if cfg.RedisURL != "" {
-		if err := s.openCluster(ctx, &opts); err != nil {
-			return nil, err
-		}
+	if s.broker != nil {
+		s.useCluster(&opts)
 	}
 	if s.gateway, err = messaging.NewGateway(opts); err != nil {
 		return nil, err
@@ -156,37 +183,130 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.handler = s.routes(control)
-
-	if s.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, err
-	}
-	if cfg.MessagingListen != "" {
-		if s.wsLis, err = net.Listen("tcp", cfg.MessagingListen); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.PprofListen != "" {
-		if s.pprofLis, err = net.Listen("tcp", cfg.PprofListen); err != nil {
-			return nil, fmt.Errorf("pprof-listen: %w", err)
-		}
-	}
 	return s, nil
 }
 
-// openCluster connects the broker, the token ledger and the room rate
-// limiter to Redis. It fails when Redis does not answer: a node that cannot
-// reach the others must not serve rooms whose traffic they would never see.
-func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error {
+// bind opens the listen addresses. It runs before anything is created in the
+// data dir: "address already in use" is the commonest start failure.
+func (s *Server) bind() error {
+	var err error
+	if s.listener, err = listen("--listen", s.cfg.Listen); err != nil {
+		return err
+	}
+	if s.cfg.MessagingListen != "" {
+		if s.wsLis, err = listen("--messaging-listen", s.cfg.MessagingListen); err != nil {
+			return err
+		}
+	}
+	if s.cfg.PprofListen != "" {
+		if s.pprofLis, err = listen("--pprof-listen", s.cfg.PprofListen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func listen(setting, addr string) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		// *net.OpError repeats "listen tcp ADDR"; its cause is the news.
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			err = op.Err
+		}
+		return nil, fmt.Errorf("%s %s: %w", setting, addr, err)
+	}
+	return lis, nil
+}
+
+// loadTLS reads the certificate pair before anything is served, so a missing
+// or unreadable file stops the start instead of the first TLS handshake.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, settingError("--tls-cert", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, settingError("--tls-key", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+}
+
+// prepareDataDir creates the data dir if needed and proves it is a writable
+// directory, so a bad --data-dir is reported as such and not as an obscure
+// SQLite or key-file error halfway through the start.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ENOTDIR) {
+			return fmt.Errorf("--data-dir %s: not a directory", dir)
+		}
+		return settingError("--data-dir", err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("--data-dir %s: not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// connectError shortens a failed database connection to its cause: pgx
+// reports every attempt (TLS, then plain) on lines of their own, but an
+// operator needs "cannot connect to HOST:PORT: connection refused".
+func connectError(err error) error {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" || op.Addr == nil {
+		return err
+	}
+	cause := op.Err
+	for {
+		inner := errors.Unwrap(cause)
+		if inner == nil {
+			break
+		}
+		cause = inner
+	}
+	return fmt.Errorf("cannot connect to %s: %w", op.Addr, cause)
+}
+
+// settingError prefixes err with the setting it concerns, for the one-line
+// start failure message.
+func settingError(setting string, err error) error {
+	return fmt.Errorf("%s: %w", setting, err)
+}
+
+// connectCluster connects the broker, and the client the token ledger and
+// the room rate limiter share, to Redis. It fails when Redis does not answer:
+// a node that cannot reach the others must not serve rooms whose traffic they
+// would never see. It runs before anything is created in the data dir.
+func (s *Server) connectCluster(ctx context.Context) error {
+	redisconn.SetLogger(s.log)
 	var err error
 	s.broker, err = broker.NewRedis(ctx, s.cfg.RedisURL,
 		broker.WithPrefix(s.cfg.RedisPrefix),
 		broker.WithLogger(s.log.With("component", "broker")))
 	if err != nil {
-		return fmt.Errorf("cluster mode: %w", err)
+		return settingError("--redis-url", err)
 	}
 	if s.redis, err = redisconn.Open(ctx, s.cfg.RedisURL); err != nil {
-		return fmt.Errorf("cluster mode: %w", err)
+		return settingError("--redis-url", err)
 	}
+	return nil
+}
+
+// useCluster wires the connected broker, token ledger and room rate limiter
+// into the gateway's options.
+func (s *Server) useCluster(opts *messaging.Options) {
 	opts.Broker = s.broker
 	opts.Ledger = tokenledger.New(s.redis, s.cfg.RedisPrefix)
 	// Room and moderation rates shared by all nodes (messaging falls back
@@ -199,7 +319,6 @@ func (s *Server) openCluster(ctx context.Context, opts *messaging.Options) error
 		s.log.Warn("cluster mode without --token-keys: this node's key ring file seals chat tokens that other nodes cannot open")
 	}
 	s.log.Info("cluster mode: Redis broker, token ledger and room rate limits", "prefix", s.cfg.RedisPrefix)
-	return nil
 }
 
 // writeCoalesce maps the config's "0 = write at once" to the gateway's
@@ -342,19 +461,44 @@ func (s *Server) routes(control http.Handler) http.Handler {
 		switch {
 		case r.URL.Path == "/metrics" && r.Method == http.MethodGet:
 			metricsHandler.ServeHTTP(w, r)
-		case r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-			if !s.ready.Load() {
-				http.Error(w, "shutting down", http.StatusServiceUnavailable)
-				return
-			}
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write([]byte("ok\n"))
+		case isHealthCheck(r):
+			s.serveHealth(w)
 		case isWebSocketUpgrade(r):
 			s.gateway.ServeHTTP(w, r)
 		default:
 			control.ServeHTTP(w, r)
 		}
 	})
+}
+
+// messagingRoutes serves --messaging-listen: chat connections and the health
+// check, nothing else. That address is the one that faces viewers; the
+// control plane and the unauthenticated /metrics stay on --listen, which an
+// operator can keep private.
+func (s *Server) messagingRoutes() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case isHealthCheck(r):
+			s.serveHealth(w)
+		case isWebSocketUpgrade(r):
+			s.gateway.ServeHTTP(w, r)
+		default:
+			http.Error(w, "not found: this address serves chat connections (WebSocket) and /healthz only", http.StatusNotFound)
+		}
+	})
+}
+
+func isHealthCheck(r *http.Request) bool {
+	return r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter) {
+	if !s.ready.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {
@@ -377,10 +521,10 @@ func (s *Server) MessagingAddr() net.Addr {
 // WebSocket connections are closed with 1001, in-flight requests finish, and
 // the store is closed — all within the configured shutdown timeout.
 func (s *Server) Run(ctx context.Context) error {
-	servers := []*http.Server{s.httpServer()}
+	servers := []*http.Server{s.httpServer(s.handler)}
 	listeners := []net.Listener{s.listener}
 	if s.wsLis != nil {
-		servers = append(servers, s.httpServer())
+		servers = append(servers, s.httpServer(s.messagingRoutes()))
 		listeners = append(listeners, s.wsLis)
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -402,8 +546,9 @@ func (s *Server) Run(ctx context.Context) error {
 		srv, lis := servers[i], listeners[i]
 		g.Go(func() error {
 			var err error
-			if s.cfg.TLSCert != "" {
-				err = srv.ServeTLS(lis, s.cfg.TLSCert, s.cfg.TLSKey)
+			if s.tlsConfig != nil {
+				srv.TLSConfig = s.tlsConfig
+				err = srv.ServeTLS(lis, "", "")
 			} else {
 				err = srv.Serve(lis)
 			}
@@ -450,21 +595,33 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) httpServer() *http.Server {
+func (s *Server) httpServer(handler http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler: handler,
+		// ReadTimeout covers headers and body: the control plane reads the
+		// whole body before it checks the signature, so without it a
+		// client sending a body slowly held a connection (and a goroutine)
+		// for as long as it liked. A WebSocket connection is not affected
+		// past its handshake: the gateway hijacks it and sets its own read
+		// deadlines.
+		ReadTimeout:       s.cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.HTTPReadTimeout),
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
 
 // pprofServer serves net/http/pprof on its own mux, so profiles are reachable
-// only on --pprof-listen and never on the public listeners.
+// only on --pprof-listen and never on the public listeners. The command line
+// (/debug/pprof/cmdline) is not served: flags such as --review-webhook-secret
+// or a --postgres-url with a password would be readable by anyone who can
+// reach the address.
 func pprofServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not served: the command line can hold secrets", http.StatusNotFound)
+	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

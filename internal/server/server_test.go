@@ -2,9 +2,11 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
 
 	"github.com/ivschatd/ivschatd/internal/config"
@@ -164,7 +168,9 @@ func TestShutdownWithUnusedConnection(t *testing.T) {
 	}
 }
 
-// With --messaging-listen, chat connections are served on their own address.
+// With --messaging-listen, chat connections are served on their own address,
+// and that address serves nothing else but /healthz: no control plane (even
+// correctly signed) and no metrics. The main listener keeps serving both.
 func TestSeparateMessagingListener(t *testing.T) {
 	ts := startServer(t, "", func(c *config.Config) { c.MessagingListen = "127.0.0.1:0" })
 	if ts.messagingURL == "" {
@@ -178,4 +184,44 @@ func TestSeparateMessagingListener(t *testing.T) {
 	}
 	conn := dialChat(t, ts.messagingURL, *tok.Token)
 	conn.Close()
+
+	onMessaging := ivschat.New(ivschat.Options{
+		Region:           testRegion,
+		BaseEndpoint:     aws.String(ts.messagingURL),
+		Credentials:      credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""),
+		RetryMaxAttempts: 1,
+	})
+	name := uniqueName("via-messaging")
+	_, err = onMessaging.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{Name: aws.String(name)})
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusNotFound {
+		t.Errorf("signed CreateRoom on the messaging listener: %v, want 404", err)
+	}
+	out, err := c.ListRooms(ctxT(t), &ivschat.ListRoomsInput{Name: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Rooms) != 0 {
+		t.Errorf("%d rooms created by a CreateRoom on the messaging listener, want none", len(out.Rooms))
+	}
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, path := range []string{"/metrics", "/ListRooms", "/tags/" + url.PathEscape(*room.Arn), "/"} {
+		if status, body := get(ts.messagingURL + path); status != http.StatusNotFound || len(body) > 200 {
+			t.Errorf("GET %s on the messaging listener: %d %.80q, want 404 with a short body", path, status, body)
+		}
+	}
+	if status, _ := get(ts.messagingURL + "/healthz"); status != http.StatusOK {
+		t.Errorf("healthz on the messaging listener: %d", status)
+	}
+	if status, body := get(ts.URL + "/metrics"); status != http.StatusOK || !strings.Contains(body, "ivschatd_messaging_connections") {
+		t.Errorf("metrics on the main listener: %d", status)
+	}
 }

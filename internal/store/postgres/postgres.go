@@ -12,6 +12,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -46,12 +47,22 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return open(ctx, url, ms)
 }
 
+// defaultConnectTimeout bounds each connection attempt unless the URL sets
+// connect_timeout.
+const defaultConnectTimeout = 10 * time.Second
+
 func open(ctx context.Context, url string, ms []storeutil.Migration) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx redacts passwords only on a best-effort basis and the wrapped
 		// error can quote the URL, so the details are not passed on.
 		return nil, errors.New("postgres: cannot parse the database URL (details withheld: they may contain the password)")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without a bound, a start against an address that drops packets
+		// hangs for the OS's TCP timeout (minutes); connect_timeout in the
+		// URL still wins.
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
