@@ -69,7 +69,7 @@ func (c *conn) sendMessage(req *clientRequest, now time.Time) {
 			fmt.Sprintf("Content must be at most %d characters, got %d", maxLen, n))
 		return
 	}
-	if n := attributesBytes(req.Attributes); n > c.g.opts.MaxAttributesBytes {
+	if n := chat.AttributesBytes(req.Attributes); n > c.g.opts.MaxAttributesBytes {
 		c.sendError(req.RequestID, "", codePayloadTooLarge,
 			fmt.Sprintf("Attributes must be at most %d bytes (keys and values together), got %d", c.g.opts.MaxAttributesBytes, n))
 		return
@@ -191,14 +191,4 @@ func checkField(name, v string, maxLen int) string {
 		return fmt.Sprintf("%s must be at most %d characters", name, maxLen)
 	}
 	return ""
-}
-
-// attributesBytes is the size the attribute limit applies to: the UTF-8
-// bytes of all keys and values, as for token and event attributes.
-func attributesBytes(m map[string]string) int {
-	n := 0
-	for k, v := range m {
-		n += len(k) + len(v)
-	}
-	return n
 }

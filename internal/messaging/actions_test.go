@@ -285,6 +285,25 @@ func TestContentLengthCodePoints(t *testing.T) {
 	expectFrame(t, c, `{"Type":"ERROR","Id":"ID","RequestId":"long","ErrorCode":400,"ErrorMessage":"Content must be at most 5 characters, got 6"}`)
 }
 
+// Empty Content is accepted (README, compatibility notes: no source says
+// the service refuses it, the official JS client sends it, and messages that
+// carry everything in Attributes — reactions, stickers — are a real
+// pattern); an absent or null Content is a 400.
+func TestEmptyContent(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.connect(t, "room1", "u")
+	defer c.close()
+	c.send(t, `{"Action":"SEND_MESSAGE","RequestId":"empty","Content":"","Attributes":{"reaction":"clap"}}`)
+	expectFrame(t, c, `{"Type":"MESSAGE","Id":"ID","RequestId":"empty","Attributes":{"reaction":"clap"},"Content":"","SendTime":"T","Sender":{"UserId":"u","Attributes":{}}}`)
+	for _, req := range []string{`{"Action":"SEND_MESSAGE","RequestId":"absent"}`, `{"Action":"SEND_MESSAGE","RequestId":"null","Content":null}`} {
+		c.send(t, req)
+		f := c.read(t)
+		if !strings.Contains(f, `"ErrorCode":400`) {
+			t.Fatalf("%s: got %s, want ERROR 400", req, f)
+		}
+	}
+}
+
 func TestAttributesLimit(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.connect(t, "room1", "u")
