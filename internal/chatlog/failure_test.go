@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/testlog"
 )
 
 // activeSegment returns the base LSN and on-disk size of the highest
@@ -73,18 +74,12 @@ func recordUntilRollDue(t *testing.T, p *Pipeline, room, segDir, prefix string, 
 // and the spool recovers by itself as soon as the segment can be created: no
 // restart, nothing acknowledged lost, nothing refused delivered.
 func TestSpoolRecoversAfterFailedRoll(t *testing.T) {
-	fh := newFirehoseServer(t, "fh1")
-	fh.down.Store(true)
-	store := newMemStore()
-	store.addRoom("roomA", chat.Destination{FirehoseDeliveryStreamName: "fh1"})
-	opts := testOptions(t, store)
-	opts.Destinations.Firehose = staticEndpoint(fh.URL)
-	opts.MaxSpoolBytes = 256 << 10 // 32 KiB segments
-	opts.RetryBase, opts.RetryMax = 5*time.Millisecond, 20*time.Millisecond
-	var logs *logCapture
-	opts.Logger, logs = capturingLogger(t)
-	p := mustOpen(t, opts)
-	defer closeP(t, p, time.Second)
+	var logs *testlog.Buffer
+	fh, p, opts := downFirehoseRoom(t, func(opts *Options) {
+		opts.MaxSpoolBytes = 256 << 10 // 32 KiB segments
+		opts.RetryBase, opts.RetryMax = 5*time.Millisecond, 20*time.Millisecond
+		opts.Logger, logs = capturingLogger(t)
+	})
 	ctx := context.Background()
 	segDir := filepath.Join(opts.Dir, dirName(KindFirehose, "fh1"))
 
@@ -107,7 +102,7 @@ func TestSpoolRecoversAfterFailedRoll(t *testing.T) {
 	if st.FailedToSpool != 3 || st.Spooled != uint64(len(ok)) {
 		t.Fatalf("stats during the fault: %+v, want 3 failed and %d spooled", st, len(ok))
 	}
-	if n := logs.count("level=WARN", "cannot write to the spool", "destination=firehose:fh1"); n != 1 {
+	if n := logs.Count("level=WARN", "cannot write to the spool", "destination=firehose:fh1"); n != 1 {
 		t.Errorf("%d Warn lines for 3 failures within 10 s, want 1 (rate limited)", n)
 	}
 	if _, size := activeSegment(t, segDir); size != sizeBefore {
@@ -128,7 +123,7 @@ func TestSpoolRecoversAfterFailedRoll(t *testing.T) {
 		}
 		ok = append(ok, id)
 	}
-	if logs.count("level=INFO", "spool writable again", "destination=firehose:fh1") != 1 {
+	if logs.Count("level=INFO", "spool writable again", "destination=firehose:fh1") != 1 {
 		t.Error("recovery not logged")
 	}
 	if st := p.Stats().Destinations["firehose:fh1"]; st.FailedToSpool != 3 || st.Spooled != uint64(len(ok)) {
@@ -163,7 +158,7 @@ func TestRouteStoreFailure(t *testing.T) {
 	store.addRoom("unknown", chat.Destination{S3BucketName: "b"})
 	opts := testOptions(t, store)
 	opts.RouteTTL = time.Hour
-	var logs *logCapture
+	var logs *testlog.Buffer
 	opts.Logger, logs = capturingLogger(t)
 	p := mustOpen(t, opts)
 	defer closeP(t, p, time.Second)
@@ -196,7 +191,7 @@ func TestRouteStoreFailure(t *testing.T) {
 	if s.RoutesStale != n || s.RoutesRefused != 1 || s.Destinations["s3:b"].Spooled != n+1 {
 		t.Fatalf("stats %+v, want %d stale, 1 refused, %d spooled", s, n, n+1)
 	}
-	if logs.count("level=WARN", "using the last known ones") != 1 || logs.count("level=WARN", "record refused") != 1 {
+	if logs.Count("level=WARN", "using the last known ones") != 1 || logs.Count("level=WARN", "record refused") != 1 {
 		t.Error("route failures not logged once per kind and 10 s")
 	}
 

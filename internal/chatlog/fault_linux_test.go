@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ivschatd/ivschatd/internal/chat"
 )
 
 // A write cut short by the file size limit — the kernel writes part of the
@@ -21,14 +19,7 @@ import (
 // records. The record is refused and counted, and the spool goes on once the
 // limit is lifted.
 func TestSpoolTornWriteCutOff(t *testing.T) {
-	fh := newFirehoseServer(t, "fh1")
-	fh.down.Store(true)
-	store := newMemStore()
-	store.addRoom("roomA", chat.Destination{FirehoseDeliveryStreamName: "fh1"})
-	opts := testOptions(t, store)
-	opts.Destinations.Firehose = staticEndpoint(fh.URL)
-	p := mustOpen(t, opts)
-	defer closeP(t, p, time.Second)
+	fh, p, opts := downFirehoseRoom(t, nil)
 	ctx := context.Background()
 	segDir := filepath.Join(opts.Dir, dirName(KindFirehose, "fh1"))
 	var ok []string

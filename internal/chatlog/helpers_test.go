@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/testlog"
 )
 
 // memStore is an in-memory RoomSource.
@@ -104,40 +105,10 @@ func (m *memStore) addRoom(roomID string, dests ...chat.Destination) {
 	m.rooms[roomID] = r
 }
 
-// logCapture keeps the log lines of a pipeline so tests can check what an
-// operator would see (and how often).
-type logCapture struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logCapture) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// count returns how many lines contain all of substrs.
-func (l *logCapture) count(substrs ...string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-next:
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		for _, s := range substrs {
-			if !strings.Contains(line, s) {
-				continue next
-			}
-		}
-		n++
-	}
-	return n
-}
-
 // capturingLogger logs at Info and above to the test log and to the capture.
-func capturingLogger(t testing.TB) (*slog.Logger, *logCapture) {
-	c := &logCapture{}
-	return slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, c), &slog.HandlerOptions{Level: slog.LevelInfo})), c
+func capturingLogger(t testing.TB) (*slog.Logger, *testlog.Buffer) {
+	c := &testlog.Buffer{}
+	return c.Logger(slog.LevelInfo, testWriter{t}), c
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -481,6 +452,25 @@ func mustOpen(t testing.TB, opts Options) *Pipeline {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// downFirehoseRoom opens a pipeline whose room "roomA" logs to the Firehose
+// stream fh1 of a test server that is down, so records stay in the spool
+// until the test sets fh.down to false. adjust may change the options first.
+func downFirehoseRoom(t testing.TB, adjust func(*Options)) (*firehoseServer, *Pipeline, Options) {
+	t.Helper()
+	fh := newFirehoseServer(t, "fh1")
+	fh.down.Store(true)
+	store := newMemStore()
+	store.addRoom("roomA", chat.Destination{FirehoseDeliveryStreamName: "fh1"})
+	opts := testOptions(t, store)
+	opts.Destinations.Firehose = staticEndpoint(fh.URL)
+	if adjust != nil {
+		adjust(&opts)
+	}
+	p := mustOpen(t, opts)
+	t.Cleanup(func() { closeP(t, p, time.Second) })
+	return fh, p, opts
 }
 
 func closeP(t testing.TB, p *Pipeline, d time.Duration) {

@@ -1,16 +1,15 @@
 package messaging
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
+	"github.com/ivschatd/ivschatd/internal/testlog"
 )
 
 // TestRoomLimiterSharedByGateways: two gateways (two nodes) with one
@@ -55,24 +54,6 @@ func TestModerationLimiterShared(t *testing.T) {
 	expectFrame(t, m2, `{"Type":"ERROR","Id":"ID","RequestId":"2","ErrorCode":429,"ErrorMessage":"Too many moderation requests: at most 1 per second"}`)
 }
 
-// syncBuffer is a log destination the test reads while the gateway writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRoomLimiterFailure: while the limiter fails, the node's own bucket
 // applies the room's rate (neither unlimited nor blocked), and the failure
 // is logged once, not per message. The failing limiter is a real Redis
@@ -80,7 +61,7 @@ func (s *syncBuffer) String() string {
 func TestRoomLimiterFailure(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	client.Close()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e := newEnv(t, func(o *Options) {
 		o.RoomLimiter = ratelimit.NewRedis(client, "unused")
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -336,38 +336,7 @@ func outcomes(t *testing.T, conn net.Conn, ids []string) (accepted int) {
 // from another node's UpdateRoom (through Redis).
 func TestClusterReviewRequestCarriesRoomArn(t *testing.T) {
 	a, b := startCluster(t, "")
-	hook := startReviewHook(t)
-	c := a.client()
-
-	withHandler, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := dialChat(t, b.URL, chatToken(t, c, *withHandler.Arn, "u", "SEND_MESSAGE"))
-	defer conn.Close()
-	sendReviewed(t, hook, conn, "at connect on B", *withHandler.Arn)
-
-	later := createRoom(t, c, "later")
-	conn2 := dialChat(t, b.URL, chatToken(t, c, *later.Arn, "u", "SEND_MESSAGE"))
-	defer conn2.Close()
-	if _, err := c.UpdateRoom(ctxT(t), &ivschat.UpdateRoomInput{Identifier: later.Arn, MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL)}}); err != nil {
-		t.Fatal(err)
-	}
-	// The update reaches B through Redis, asynchronously: send until the
-	// handler is called.
-	var content string
-	checkFor(t, 10*time.Second, 0, func() error {
-		content = fmt.Sprintf("after update on A %d", time.Now().UnixNano())
-		send(t, conn2, `{"Action":"SEND_MESSAGE","Content":"`+content+`"}`)
-		readFrame(t, conn2)
-		if _, ok := hook.roomARN(content); !ok {
-			return errors.New("node B does not review yet")
-		}
-		return nil
-	})
-	if got, _ := hook.roomARN(content); got != *later.Arn {
-		t.Fatalf("review request on B after UpdateRoom on A: RoomArn = %q, want %q", got, *later.Arn)
-	}
+	checkReviewRoomArn(t, a, b)
 }
 
 // Item 6 in cluster mode: handshakes on node B race a DeleteRoom made

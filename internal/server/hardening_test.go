@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +27,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/ivschatd/ivschatd/internal/config"
+	"github.com/ivschatd/ivschatd/internal/testlog"
 )
 
 // reviewHook is a webhook review handler that records the RoomArn of every
@@ -72,45 +74,59 @@ func chatToken(t *testing.T, c *ivschat.Client, roomARN, user string, caps ...st
 	return *out.Token
 }
 
-// sendReviewed sends content on conn and checks the handler saw roomARN.
-func sendReviewed(t *testing.T, hook *reviewHook, conn net.Conn, content, roomARN string) {
-	t.Helper()
-	send(t, conn, `{"Action":"SEND_MESSAGE","Content":"`+content+`"}`)
-	if m := readFrame(t, conn); m["Type"] != "MESSAGE" {
-		t.Fatalf("sending %q: got %v", content, m)
-	}
-	got, ok := hook.roomARN(content)
-	if !ok {
-		t.Fatalf("the review handler was not called for %q", content)
-	}
-	if got != roomARN {
-		t.Fatalf("review request for %q: RoomArn = %q, want %q", content, got, roomARN)
-	}
-}
-
 // Item 1: review handlers get the room's ARN, for a room that had its handler
 // when the connection opened and for one that got it from UpdateRoom while
 // the connection was open.
 func TestReviewRequestCarriesRoomArn(t *testing.T) {
 	ts := startServer(t, "", nil)
-	c := ts.client()
+	checkReviewRoomArn(t, ts, ts)
+}
+
+// checkReviewRoomArn makes the rooms and their changes through control and
+// chats through via (another node in cluster mode).
+func checkReviewRoomArn(t *testing.T, control, via *testServer) {
+	c := control.client()
 	hook := startReviewHook(t)
+	// reviewedARN sends messages on conn until the handler has reviewed one
+	// (a change made through another node arrives asynchronously) and
+	// returns the RoomArn it got.
+	reviewedARN := func(conn net.Conn) string {
+		t.Helper()
+		var arn string
+		checkFor(t, 10*time.Second, 0, func() error {
+			content := fmt.Sprint("message ", time.Now().UnixNano())
+			send(t, conn, `{"Action":"SEND_MESSAGE","Content":"`+content+`"}`)
+			if m := readFrame(t, conn); m["Type"] != "MESSAGE" {
+				t.Fatalf("got %v", m)
+			}
+			var ok bool
+			if arn, ok = hook.roomARN(content); !ok {
+				return errors.New("not reviewed yet")
+			}
+			return nil
+		})
+		return arn
+	}
 
 	withHandler, err := c.CreateRoom(ctxT(t), &ivschat.CreateRoomInput{MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := dialChat(t, ts.URL, chatToken(t, c, *withHandler.Arn, "u", "SEND_MESSAGE"))
+	conn := dialChat(t, via.URL, chatToken(t, c, *withHandler.Arn, "u", "SEND_MESSAGE"))
 	defer conn.Close()
-	sendReviewed(t, hook, conn, "at connect", *withHandler.Arn)
+	if got := reviewedARN(conn); got != *withHandler.Arn {
+		t.Fatalf("handler set at connect: RoomArn = %q, want %q", got, *withHandler.Arn)
+	}
 
 	later := createRoom(t, c, "later")
-	conn2 := dialChat(t, ts.URL, chatToken(t, c, *later.Arn, "u", "SEND_MESSAGE"))
+	conn2 := dialChat(t, via.URL, chatToken(t, c, *later.Arn, "u", "SEND_MESSAGE"))
 	defer conn2.Close()
 	if _, err := c.UpdateRoom(ctxT(t), &ivschat.UpdateRoomInput{Identifier: later.Arn, MessageReviewHandler: &types.MessageReviewHandler{Uri: aws.String(hook.URL)}}); err != nil {
 		t.Fatal(err)
 	}
-	sendReviewed(t, hook, conn2, "after update", *later.Arn)
+	if got := reviewedARN(conn2); got != *later.Arn {
+		t.Fatalf("handler set by UpdateRoom: RoomArn = %q, want %q", got, *later.Arn)
+	}
 }
 
 // Item 2: a burst of 1,000 SendEvents fired at once reaches a viewer that
@@ -439,8 +455,8 @@ func checkDeleteRacingHandshakes(t *testing.T, control, via *testServer) {
 // logged with its reason — at Info the first time in a minute, at Debug
 // after that.
 func TestRefusedHandshakesAreVisible(t *testing.T) {
-	var logs logBuffer
-	ts := startServerLogging(t, "", nil, logs.logger())
+	var logs testlog.Buffer
+	ts := startServerLogging(t, "", nil, logs.Logger(slog.LevelDebug))
 	c := ts.client()
 	room := createRoom(t, c, "refusals")
 	dial := func(protocols ...string) int {
