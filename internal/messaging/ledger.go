@@ -3,6 +3,7 @@ package messaging
 import (
 	"container/heap"
 	"context"
+	"crypto/sha256"
 	"math"
 	"sync"
 	"time"
@@ -28,9 +29,11 @@ type Ledger interface {
 // handshakes go on; a backlog left by a burst goes over the following Uses.
 // (A periodic sweep of the whole map instead made one handshake a minute wait
 // tens of milliseconds at a million entries, and every handshake behind it.)
+// Entries hold no pointers (see ledgerKey), so they add nothing to the
+// garbage collector's marking either.
 type MemoryLedger struct {
 	mu   sync.Mutex
-	used map[string]int64 // token ID → expiry in Unix nanoseconds (clamped, see unixNano)
+	used map[ledgerKey]int64 // expiry in Unix nanoseconds (clamped, see unixNano)
 	// bySecond files every entry added under its expiry's Unix second; an ID
 	// used again after its entry expired is filed twice, which forgetting
 	// tolerates by checking the map before deleting.
@@ -39,10 +42,31 @@ type MemoryLedger struct {
 	now      func() time.Time
 }
 
-// expiryBucket holds the IDs whose entries expire within one second, in the
-// order they were added; ids[:next] have been dealt with.
+// ledgerKey is a token ID as a pointer-free map key. With string keys the
+// garbage collector scanned every entry on each cycle: at a million entries
+// that made handshakes (which allocate, and so assist marking) wait
+// milliseconds. IDs shorter than the key (generated ones have 24 bytes) are
+// kept as they are with their length in the last byte; longer ones as the
+// first 31 bytes of their SHA-256 and 0xff, a length no short ID has.
+type ledgerKey [32]byte
+
+func keyOf(id string) ledgerKey {
+	var k ledgerKey
+	if len(id) < len(k) {
+		copy(k[:], id)
+		k[len(k)-1] = byte(len(id))
+		return k
+	}
+	sum := sha256.Sum256([]byte(id))
+	copy(k[:], sum[:len(k)-1])
+	k[len(k)-1] = 0xff
+	return k
+}
+
+// expiryBucket holds the keys whose entries expire within one second, in the
+// order they were added; keys[:next] have been dealt with.
 type expiryBucket struct {
-	ids  []string
+	keys []ledgerKey
 	next int
 }
 
@@ -54,7 +78,7 @@ const ledgerForgetPerUse = 32
 // NewMemoryLedger returns an empty in-process ledger.
 func NewMemoryLedger() *MemoryLedger {
 	return &MemoryLedger{
-		used:     make(map[string]int64),
+		used:     make(map[ledgerKey]int64),
 		bySecond: make(map[int64]*expiryBucket),
 		now:      time.Now,
 	}
@@ -67,16 +91,17 @@ func NewMemoryLedger() *MemoryLedger {
 func (l *MemoryLedger) Use(_ context.Context, tokenID string, expires time.Time) (bool, error) {
 	now := unixNano(l.now())
 	exp := unixNano(expires)
+	key := keyOf(tokenID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.forget(now)
-	if old, ok := l.used[tokenID]; ok && now <= old {
+	if old, ok := l.used[key]; ok && now <= old {
 		return false, nil
 	}
 	if now > exp {
 		return true, nil
 	}
-	l.used[tokenID] = exp
+	l.used[key] = exp
 	sec := floorDiv(exp, int64(time.Second))
 	b := l.bySecond[sec]
 	if b == nil {
@@ -84,7 +109,7 @@ func (l *MemoryLedger) Use(_ context.Context, tokenID string, expires time.Time)
 		l.bySecond[sec] = b
 		heap.Push(&l.seconds, sec)
 	}
-	b.ids = append(b.ids, tokenID)
+	b.keys = append(b.keys, key)
 	return true, nil
 }
 
@@ -98,15 +123,14 @@ func (l *MemoryLedger) forget(now int64) {
 	for budget > 0 && len(l.seconds) > 0 && l.seconds[0] < nowSec {
 		sec := l.seconds[0]
 		b := l.bySecond[sec]
-		for ; budget > 0 && b.next < len(b.ids); budget-- {
-			id := b.ids[b.next]
-			b.ids[b.next] = "" // let the ID's memory go before the whole bucket does
+		for ; budget > 0 && b.next < len(b.keys); budget-- {
+			key := b.keys[b.next]
 			b.next++
-			if exp, ok := l.used[id]; ok && exp < now {
-				delete(l.used, id)
+			if exp, ok := l.used[key]; ok && exp < now {
+				delete(l.used, key)
 			}
 		}
-		if b.next == len(b.ids) {
+		if b.next == len(b.keys) {
 			delete(l.bySecond, sec)
 			heap.Pop(&l.seconds)
 		}

@@ -3,6 +3,7 @@ package messaging
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,6 +111,33 @@ func TestMemoryLedgerExpiryEdges(t *testing.T) {
 	}
 	if l.Len() > before {
 		t.Fatalf("expired tokens kept: Len %d -> %d", before, l.Len())
+	}
+}
+
+// Token IDs are stored as fixed-size keys (inline when short, hashed when
+// long): distinct IDs must stay distinct, whatever their bytes and lengths.
+func TestMemoryLedgerDistinctIDs(t *testing.T) {
+	start := time.Unix(1_000_000, 0)
+	l, _ := fakeClockLedger(start)
+	exp := start.Add(time.Hour)
+	long := strings.Repeat("x", 31)
+	ids := []string{
+		"", "\x00", "a", "a\x00", "\x00a", "AbCdEfGhIjKlMnOpQrStUvWx",
+		long, long + "\x00", long + "x", long + "y", long + "xx", strings.Repeat("\xff", 32),
+		strings.Repeat("z", 4096),
+	}
+	for _, id := range ids {
+		if !mustUse(t, l, id, exp) {
+			t.Fatalf("first use of %q refused", id)
+		}
+	}
+	for _, id := range ids {
+		if mustUse(t, l, id, exp) {
+			t.Fatalf("second use of %q accepted", id)
+		}
+	}
+	if l.Len() != len(ids) {
+		t.Fatalf("%d entries for %d IDs", l.Len(), len(ids))
 	}
 }
 
