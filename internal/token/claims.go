@@ -5,10 +5,10 @@ package token
 
 import "time"
 
-// Claims is what a chat token carries. It is sealed with AES-256-GCM so clients
-// can neither read nor forge it. Tokens carry it in a compact binary encoding
-// (see encodeClaims), not as JSON: the JSON tags serve code that logs or stores
-// claims. Times survive a round trip to the nanosecond but come back in UTC.
+// Claims is what a chat token carries. It is sealed (encrypted and
+// authenticated with XChaCha20-Poly1305) so clients can neither read nor forge
+// it. Tokens carry it in a compact binary encoding (see encodeClaims), not as
+// JSON: the JSON tags serve code that logs or stores claims. Times survive a round trip to the nanosecond but come back in UTC.
 type Claims struct {
 	// ID is unique per token; the messaging gateway records it so that each
 	// token opens one connection only.

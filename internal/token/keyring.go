@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -14,15 +16,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// SecretSize is the length of a key's secret: AES-256.
+// SecretSize is the length of a key's secret: 256 bits, from which the
+// XChaCha20-Poly1305 key that seals tokens is derived, and which is itself the
+// AES-256 key of tokens sealed before that (wire version 1).
 const SecretSize = 32
 
 // MaxKeyIDLength bounds key IDs, which travel in clear in every token.
 const MaxKeyIDLength = 32
 
-// Key is one AES-256-GCM token key.
+// Key is one token key.
 //
 // Key's String and GoString methods redact the secret so that a Key (or a
 // config struct holding one) can be logged with %v or %#v without leaking it;
@@ -132,13 +138,24 @@ type Keyring struct {
 // ring is an immutable snapshot of the keys.
 type ring struct {
 	keys   []Key // in the order given or added
-	byID   map[string]cipher.AEAD
+	byID   map[string]keyAEADs
 	sealer sealKey
+}
+
+func (r *ring) has(id string) bool {
+	_, ok := r.byID[id]
+	return ok
+}
+
+// keyAEADs are one key's ciphers, one per wire version.
+type keyAEADs struct {
+	v2 cipher.AEAD // XChaCha20-Poly1305 under deriveV2Key(secret): seals and opens
+	v1 cipher.AEAD // AES-256-GCM under the secret: opens tokens sealed before version 2
 }
 
 type sealKey struct {
 	id   string
-	aead cipher.AEAD
+	aead cipher.AEAD // the v2 cipher
 }
 
 // NewKeyring returns a ring of keys. The newest key by Created seals; among
@@ -161,7 +178,7 @@ func newRing(keys []Key) (*ring, error) {
 		// Not a wire limit, but a ring this large means keys are never retired.
 		return nil, fmt.Errorf("token: %d keys is too many", len(keys))
 	}
-	r := &ring{keys: make([]Key, len(keys)), byID: make(map[string]cipher.AEAD, len(keys))}
+	r := &ring{keys: make([]Key, len(keys)), byID: make(map[string]keyAEADs, len(keys))}
 	newest := 0
 	for i, key := range keys {
 		if err := checkID(key.ID); err != nil {
@@ -173,24 +190,50 @@ func newRing(keys []Key) (*ring, error) {
 		if _, dup := r.byID[key.ID]; dup {
 			return nil, fmt.Errorf("token: duplicate key ID %q", key.ID)
 		}
-		// Built once per key: NewGCM costs far more than one Seal, and the
-		// resulting AEAD is stateless, so it is shared by all goroutines.
-		block, err := aes.NewCipher(key.Secret)
+		aeads, err := newKeyAEADs(key.Secret)
 		if err != nil {
 			return nil, fmt.Errorf("token: key %q: %w", key.ID, err)
 		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("token: key %q: %w", key.ID, err)
-		}
-		r.byID[key.ID] = aead
+		r.byID[key.ID] = aeads
 		r.keys[i] = cloneKey(key)
 		if !key.Created.Before(keys[newest].Created) {
 			newest = i
 		}
 	}
-	r.sealer = sealKey{id: keys[newest].ID, aead: r.byID[keys[newest].ID]}
+	r.sealer = sealKey{id: keys[newest].ID, aead: r.byID[keys[newest].ID].v2}
 	return r, nil
+}
+
+// newKeyAEADs builds a key's ciphers once, when the ring is made: they cost
+// more to build than a Seal, and both are stateless, so all goroutines share
+// them.
+func newKeyAEADs(secret []byte) (keyAEADs, error) {
+	block, err := aes.NewCipher(secret)
+	if err != nil {
+		return keyAEADs{}, err
+	}
+	v1, err := cipher.NewGCM(block)
+	if err != nil {
+		return keyAEADs{}, err
+	}
+	v2key, err := deriveV2Key(secret)
+	if err != nil {
+		return keyAEADs{}, err
+	}
+	v2, err := chacha20poly1305.NewX(v2key)
+	if err != nil {
+		return keyAEADs{}, err
+	}
+	return keyAEADs{v2: v2, v1: v1}, nil
+}
+
+// deriveV2Key derives the XChaCha20-Poly1305 key from a ring secret rather
+// than using the secret directly, because the secret already keys AES-256-GCM
+// for version-1 tokens: one key serving two ciphers is a cross-algorithm risk
+// that separate keys rule out for the cost of one HKDF per key and restart.
+// The key ring file and tokenKeys keep holding the same 32-byte secrets.
+func deriveV2Key(secret []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, secret, nil, "ivschatd chat token v2 XChaCha20-Poly1305", chacha20poly1305.KeySize)
 }
 
 func cloneKey(k Key) Key {
@@ -231,7 +274,7 @@ func (k *Keyring) Rotate() (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	for old.byID[key.ID] != nil { // 32-bit IDs: astronomically rare
+	for old.has(key.ID) { // 32-bit IDs: astronomically rare
 		if key, err = GenerateKey(); err != nil {
 			return Key{}, err
 		}

@@ -1,7 +1,10 @@
 package token
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // fixedKey is deterministic so fuzz seeds and failures are reproducible.
@@ -41,6 +46,160 @@ func typicalClaims() Claims {
 		IssuedAt:               t0,
 		TokenExpiresAt:         t0.Add(time.Hour),
 		SessionExpiresAt:       t0.Add(time.Hour),
+	}
+}
+
+// goldenClaims are the claims of the tokens in testdata, by the part of
+// their name after the key ID.
+var goldenClaims = map[string]Claims{
+	"typical": typicalClaims(),
+	"all": {
+		ID:                     "id",
+		RoomARN:                "arn:aws:ivschat:eu-west-1:000000000000:room/abcdefghijkl",
+		UserID:                 "ü𝄞 with spaces and \x00 bytes",
+		Capabilities:           []string{"SEND_MESSAGE", "DISCONNECT_USER", "DELETE_MESSAGE"},
+		Attributes:             map[string]string{"a": "1", "": "empty key", "k": ""},
+		SessionDurationMinutes: 180,
+		IssuedAt:               time.Date(2025, 1, 2, 3, 4, 5, 999999999, time.UTC),
+		TokenExpiresAt:         time.Date(2262, 1, 1, 0, 0, 0, 1, time.UTC),
+		SessionExpiresAt:       time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+	},
+	"empty": {TokenExpiresAt: t0},
+}
+
+// goldenKeys are the keys the tokens in testdata were sealed with.
+var goldenKeys = map[string]Key{"k1": fixedKey("k1", 1), "fz": fixedKey("fz", 7)}
+
+type goldenToken struct {
+	name, keyID, token string
+	claims             Claims
+}
+
+// readGolden reads a testdata file of "keyID claimsName<TAB>token" lines.
+func readGolden(t testing.TB, file string) []goldenToken {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []goldenToken
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, tok, ok := strings.Cut(line, "\t")
+		keyID, claimsName, ok2 := strings.Cut(name, " ")
+		c, ok3 := goldenClaims[claimsName]
+		if !ok || !ok2 || !ok3 || goldenKeys[keyID].ID == "" {
+			t.Fatalf("%s: bad line %q", file, line)
+		}
+		out = append(out, goldenToken{name: name, keyID: keyID, token: tok, claims: c})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no tokens", file)
+	}
+	return out
+}
+
+// Tokens already held by clients when the server is upgraded keep opening:
+// version 1 tokens were sealed by the AES-256-GCM implementation (see the
+// file's header), version 2 ones pin today's format for later changes.
+func TestOpensGoldenTokens(t *testing.T) {
+	for _, file := range []string{"v1-tokens.txt", "v2-tokens.txt"} {
+		for _, g := range readGolden(t, file) {
+			t.Run(file+"/"+g.name, func(t *testing.T) {
+				// Opened by a ring where the key no longer seals, as after a
+				// rotation, and by one where it is the only key.
+				rotated := mustRing(t, goldenKeys["k1"], goldenKeys["fz"], mustGenerate(t))
+				for _, k := range []*Keyring{rotated, mustRing(t, goldenKeys[g.keyID])} {
+					got, err := k.Open(g.token, t0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !sameClaims(got, g.claims) {
+						t.Fatalf("claims:\n got %+v\nwant %+v", got, g.claims)
+					}
+				}
+				if _, err := mustRing(t, fixedKey(g.keyID, 0x55)).Open(g.token, t0); !errors.Is(err, ErrMalformed) {
+					t.Fatalf("opened with the wrong secret: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// Seal writes version 2: XChaCha20-Poly1305 with a random 192-bit nonce under
+// HKDF-SHA256(secret, info "ivschatd chat token v2 XChaCha20-Poly1305"), so
+// that nonces do not repeat however many tokens one key seals. Checked here
+// against x/crypto and crypto/hkdf directly, not through the package's code.
+func TestSealsVersion2WithXChaCha20Poly1305(t *testing.T) {
+	key := fixedKey("k1", 1)
+	k := mustRing(t, key)
+	c := typicalClaims()
+	tok, err := k.Seal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := b64.DecodeString(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw[0] != 2 {
+		t.Fatalf("Seal wrote version %d, want 2", raw[0])
+	}
+	hdr := 2 + int(raw[1])
+	if string(raw[2:hdr]) != "k1" {
+		t.Fatalf("key ID %q", raw[2:hdr])
+	}
+	subkey, err := hkdf.Key(sha256.New, key.Secret, nil, "ivschatd chat token v2 XChaCha20-Poly1305", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := chacha20poly1305.NewX(subkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, ct := raw[hdr:hdr+24], raw[hdr+24:]
+	pt, err := aead.Open(nil, nonce, ct, raw[:hdr])
+	if err != nil {
+		t.Fatalf("not XChaCha20-Poly1305 with a 24-byte nonce under the derived key: %v", err)
+	}
+	got, ok := decodeClaims(pt)
+	if !ok || !sameClaims(got, c) {
+		t.Fatalf("plaintext decodes to %+v (%v)", got, ok)
+	}
+	// The secret itself (the version 1 key) must not be the version 2 key.
+	if direct, _ := chacha20poly1305.NewX(key.Secret); direct != nil {
+		if _, err := direct.Open(nil, nonce, ct, raw[:hdr]); err == nil {
+			t.Fatal("version 2 is keyed with the raw secret")
+		}
+	}
+}
+
+// The version byte is authenticated: relabelling a token as the other version
+// makes it malformed, never a token decrypted with the other cipher.
+func TestVersionIsAuthenticated(t *testing.T) {
+	k := mustRing(t, goldenKeys["k1"])
+	v2, _ := k.Seal(typicalClaims())
+	v1 := readGolden(t, "v1-tokens.txt")[0].token
+	for _, tok := range []string{v1, v2} {
+		raw, _ := b64.DecodeString(tok)
+		for _, v := range []byte{0, 1, 2, 3, 255} {
+			if v == raw[0] {
+				continue
+			}
+			raw2 := bytes.Clone(raw)
+			raw2[0] = v
+			if _, err := k.Open(b64.EncodeToString(raw2), t0); !errors.Is(err, ErrMalformed) {
+				t.Errorf("version %d relabelled %d: %v", raw[0], v, err)
+			}
+		}
 	}
 }
 
@@ -155,9 +314,17 @@ func mustGenerate(t testing.TB) Key {
 
 func TestTamperingIsMalformed(t *testing.T) {
 	k := mustRing(t, fixedKey("k1", 1))
-	tok, err := k.Seal(typicalClaims())
+	v2, err := k.Seal(typicalClaims())
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Run("v2", func(t *testing.T) { testTampering(t, k, v2) })
+	t.Run("v1", func(t *testing.T) { testTampering(t, k, readGolden(t, "v1-tokens.txt")[0].token) })
+}
+
+func testTampering(t *testing.T, k *Keyring, tok string) {
+	if _, err := k.Open(tok, t0); err != nil {
+		t.Fatalf("control: %v", err)
 	}
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	check := func(t *testing.T, bad string) {
@@ -553,7 +720,19 @@ func FuzzOpen(f *testing.F) {
 		f.Add(tok)
 		f.Add(tok[:len(tok)/2])
 	}
-	for _, s := range []string{"", "A", "AQJmeg", "AQJmegAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "not a token", "====", "\n\r\x00\xff"} {
+	for _, g := range readGolden(f, "v1-tokens.txt") {
+		if g.keyID == "fz" {
+			f.Add(g.token)
+			f.Add(g.token[:len(g.token)-3])
+		}
+	}
+	for _, s := range []string{
+		"", "A", "AQJmeg", "AgJmeg", "AwJmeg",
+		"AQJmegAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", // v1 header, zero nonce and tag
+		"AgJmegAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", // v2 header, too short for its nonce
+		"AgJmegAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"not a token", "====", "\n\r\x00\xff",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {
@@ -567,6 +746,9 @@ func FuzzOpen(f *testing.F) {
 		again, err := k.Seal(c)
 		if err != nil {
 			t.Fatalf("re-seal: %v", err)
+		}
+		if raw, _ := b64.DecodeString(again); len(raw) == 0 || raw[0] != wireVersion {
+			t.Fatalf("re-sealed token is not version %d", wireVersion)
 		}
 		c2, err := k.Open(again, t0)
 		if err != nil {
@@ -592,6 +774,18 @@ func BenchmarkSeal(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	k := mustRing(b, fixedKey("k", 1))
 	tok, _ := k.Seal(typicalClaims())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.Open(tok, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenV1 opens a token sealed before version 2 (AES-256-GCM).
+func BenchmarkOpenV1(b *testing.B) {
+	k := mustRing(b, fixedKey("k1", 1))
+	tok := readGolden(b, "v1-tokens.txt")[0].token
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := k.Open(tok, t0); err != nil {
