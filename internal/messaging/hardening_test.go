@@ -291,7 +291,7 @@ func TestRecordFailureRefusesFrame(t *testing.T) {
 func TestBurstReachesReadingViewer(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
 		o.WriteCoalesce = 200 * time.Millisecond // every event of the burst lands in one window
-		o.MaxPendingBytes = 128 << 10
+		o.MaxPendingBytes = 256 << 10 // the reader may be starved of CPU for a while on a busy machine
 		o.SocketSendBuffer = 4096 // the stuck client's socket fills at once
 	})
 	stuck := rawDial(t, e, e.token(t, "room1", "stuck"), 4096)
@@ -303,7 +303,7 @@ func TestBurstReachesReadingViewer(t *testing.T) {
 	viewer.read(t)
 
 	const n = 1000
-	pad := strings.Repeat("p", 500) // 1,000 events of ~560 bytes: 4x the budget
+	pad := strings.Repeat("p", 500) // 1,000 events of ~560 bytes: twice the budget
 	received := make(chan error, 1)
 	go func() {
 		for i := range n {
