@@ -291,8 +291,8 @@ func TestRecordFailureRefusesFrame(t *testing.T) {
 func TestBurstReachesReadingViewer(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
 		o.WriteCoalesce = 200 * time.Millisecond // every event of the burst lands in one window
-		o.MaxPendingBytes = 256 << 10 // the reader may be starved of CPU for a while on a busy machine
-		o.SocketSendBuffer = 4096 // the stuck client's socket fills at once
+		o.MaxPendingBytes = 256 << 10            // the reader may be starved of CPU for a while on a busy machine
+		o.SocketSendBuffer = 4096                // the stuck client's socket fills at once
 	})
 	stuck := rawDial(t, e, e.token(t, "room1", "stuck"), 4096)
 	defer stuck.Close()
