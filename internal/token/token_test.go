@@ -53,18 +53,25 @@ func typicalClaims() Claims {
 // their name after the key ID.
 var goldenClaims = map[string]Claims{
 	"typical": typicalClaims(),
-	"all": {
+	"all":   allFieldsClaims(time.UTC),
+	"empty": {TokenExpiresAt: t0},
+}
+
+// allFieldsClaims sets every field to an awkward value: non-ASCII and NUL
+// bytes, an empty attribute key, nanoseconds issued in zone issuedIn, a token
+// expiry past UnixNano's range and a session expiry at year 1.
+func allFieldsClaims(issuedIn *time.Location) Claims {
+	return Claims{
 		ID:                     "id",
 		RoomARN:                "arn:aws:ivschat:eu-west-1:000000000000:room/abcdefghijkl",
 		UserID:                 "ü𝄞 with spaces and \x00 bytes",
 		Capabilities:           []string{"SEND_MESSAGE", "DISCONNECT_USER", "DELETE_MESSAGE"},
 		Attributes:             map[string]string{"a": "1", "": "empty key", "k": ""},
 		SessionDurationMinutes: 180,
-		IssuedAt:               time.Date(2025, 1, 2, 3, 4, 5, 999999999, time.UTC),
+		IssuedAt:               time.Date(2025, 1, 2, 3, 4, 5, 999999999, issuedIn),
 		TokenExpiresAt:         time.Date(2262, 1, 1, 0, 0, 0, 1, time.UTC),
 		SessionExpiresAt:       time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
-	},
-	"empty": {TokenExpiresAt: t0},
+	}
 }
 
 // goldenKeys are the keys the tokens in testdata were sealed with.
@@ -232,17 +239,7 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{"typical", typicalClaims()},
 		{"empty", Claims{TokenExpiresAt: t0}},
-		{"all fields, nanoseconds, other zone", Claims{
-			ID:                     "id",
-			RoomARN:                "arn:aws:ivschat:eu-west-1:000000000000:room/abcdefghijkl",
-			UserID:                 "ü𝄞 with spaces and \x00 bytes",
-			Capabilities:           []string{"SEND_MESSAGE", "DISCONNECT_USER", "DELETE_MESSAGE"},
-			Attributes:             map[string]string{"a": "1", "": "empty key", "k": ""},
-			SessionDurationMinutes: 180,
-			IssuedAt:               time.Date(2025, 1, 2, 3, 4, 5, 999999999, ny),
-			TokenExpiresAt:         time.Date(2262, 1, 1, 0, 0, 0, 1, time.UTC), // past UnixNano's range
-			SessionExpiresAt:       time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
-		}},
+		{"all fields, nanoseconds, other zone", allFieldsClaims(ny)},
 		{"negative duration, monotonic clock", Claims{SessionDurationMinutes: -7, IssuedAt: time.Now(), TokenExpiresAt: t0.Add(time.Nanosecond)}},
 		{"empty non-nil collections", Claims{Capabilities: []string{}, Attributes: map[string]string{}, TokenExpiresAt: t0}},
 		{"max-size user and attributes", Claims{UserID: strings.Repeat("u", 128), Attributes: map[string]string{"k": strings.Repeat("v", 1023)}, TokenExpiresAt: t0}},
