@@ -53,8 +53,8 @@ func typicalClaims() Claims {
 // their name after the key ID.
 var goldenClaims = map[string]Claims{
 	"typical": typicalClaims(),
-	"all":   allFieldsClaims(time.UTC),
-	"empty": {TokenExpiresAt: t0},
+	"all":     allFieldsClaims(time.UTC),
+	"empty":   {TokenExpiresAt: t0},
 }
 
 // allFieldsClaims sets every field to an awkward value: non-ASCII and NUL
