@@ -79,6 +79,7 @@ import (
 	"time"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/throttle"
 )
 
 // RoomSource is the part of the store the pipeline reads.
@@ -202,9 +203,9 @@ type Pipeline struct {
 	lcs       map[string]lcEntry
 	nextSweep time.Time
 
-	storeHealth                  storeHealth
-	routesStale, routesRefused   atomic.Uint64
-	lastStaleLog, lastRefusedLog atomic.Int64
+	storeHealth                storeHealth
+	routesStale, routesRefused atomic.Uint64
+	staleLog, refusedLog       throttle.Every
 
 	// closeDone is Close's ctx.Done(), published before the flush channels
 	// are closed.
@@ -561,14 +562,14 @@ type destination struct {
 	log  *slog.Logger
 
 	delivered, failed, dropped atomic.Uint64
-	lastDropLog                atomic.Int64
+	dropLog                    throttle.Every
 
 	flush chan struct{} // closed by Close: deliver what is there, once, then stop
 	done  chan struct{}
 }
 
 func (d *destination) logDrop() {
-	if !rateLimit(&d.lastDropLog, time.Now()) {
+	if !d.dropLog.Allow(time.Now(), logEvery) {
 		return
 	}
 	d.log.Warn("chatlog: spool full, dropping records for this destination",

@@ -132,14 +132,14 @@ func (p *Pipeline) route(ctx context.Context, roomID string) ([]*destination, er
 // could not be read; stale says whether the room's last known routes were
 // used instead.
 func (p *Pipeline) routeFailure(roomID string, stale bool, err error) {
-	msg, last := "chatlog: cannot determine a room's logging destinations; record refused", &p.lastRefusedLog
+	msg, every := "chatlog: cannot determine a room's logging destinations; record refused", &p.refusedLog
 	if stale {
 		p.routesStale.Add(1)
-		msg, last = "chatlog: cannot read a room's logging destinations; using the last known ones", &p.lastStaleLog
+		msg, every = "chatlog: cannot read a room's logging destinations; using the last known ones", &p.staleLog
 	} else {
 		p.routesRefused.Add(1)
 	}
-	if !rateLimit(last, time.Now()) {
+	if !every.Allow(time.Now(), logEvery) {
 		return
 	}
 	p.log.Warn(msg, "room", roomID, "err", err,
@@ -281,10 +281,6 @@ func (p *Pipeline) LoggingConfigurationChanged(id string) {
 	p.cacheMu.Unlock()
 }
 
-// rateLimit reports whether a log line may be written now: at most one per
-// 10 s per *last.
-func rateLimit(last *atomic.Int64, now time.Time) bool {
-	n := now.UnixNano()
-	l := last.Load()
-	return n-l >= int64(10*time.Second) && last.CompareAndSwap(l, n)
-}
+// logEvery is how often one kind of chat-log failure is logged; every
+// occurrence is counted in the metrics.
+const logEvery = 10 * time.Second

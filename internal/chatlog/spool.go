@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ivschatd/ivschatd/internal/throttle"
 )
 
 // A spool is the append-only, segmented log of one destination.
@@ -45,9 +47,9 @@ type spool struct {
 	bytes atomic.Int64
 
 	// spooled and failedCount count appended and refused entries;
-	// lastFailLog and lastRecoverLog rate-limit the log lines about failures.
-	spooled, failedCount        atomic.Uint64
-	lastFailLog, lastRecoverLog atomic.Int64
+	// failLog and recoverLog rate-limit the log lines about failures.
+	spooled, failedCount atomic.Uint64
+	failLog, recoverLog  throttle.Every
 
 	mu        sync.Mutex
 	segs      []segment // ascending by base; the last is the active one
@@ -349,7 +351,7 @@ func (s *spool) writer() {
 // every 10 s.
 func (s *spool) failed(n int, err error) {
 	s.failedCount.Add(uint64(n))
-	if rateLimit(&s.lastFailLog, time.Now()) {
+	if s.failLog.Allow(time.Now(), logEvery) {
 		s.log.Warn("chatlog: cannot write to the spool; records refused (retried with the next record)",
 			"dir", s.dir, "err", err, "failed_total", s.failedCount.Load())
 	}
@@ -368,7 +370,7 @@ func (s *spool) writeBatch(batch []*appendReq, buf *[]byte) error {
 	}
 	if s.broken {
 		s.broken = false
-		if rateLimit(&s.lastRecoverLog, time.Now()) {
+		if s.recoverLog.Allow(time.Now(), logEvery) {
 			s.log.Info("chatlog: spool writable again", "dir", s.dir, "failed_total", s.failedCount.Load())
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/chat"
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
 	"github.com/ivschatd/ivschatd/internal/review"
+	"github.com/ivschatd/ivschatd/internal/throttle"
 	"github.com/ivschatd/ivschatd/internal/token"
 )
 
@@ -212,10 +213,10 @@ type Gateway struct {
 	modMu     sync.Mutex // guards modBucket
 	modBucket ratelimit.Bucket
 
-	// Failures of Options.RoomLimiter, and when one was last logged
-	// (UnixNano), so an outage logs one line per limiterLogEvery.
+	// Failures of Options.RoomLimiter, and the throttle that logs an outage
+	// once per limiterLogEvery.
 	limiterFailures atomic.Uint64
-	limiterLogged   atomic.Int64
+	limiterLog      throttle.Every
 
 	// readers tracks one reader goroutine per connection, so Shutdown can
 	// wait for every connection to end.
@@ -226,10 +227,10 @@ type Gateway struct {
 	stats      counters
 	rejections rejections
 
-	// Frames that could not be recorded in the chat log (and so were not
-	// delivered), and when that was last logged (UnixNano).
+	// Frames the chat log could not record, and the throttle of their log
+	// lines.
 	recordFailures atomic.Uint64
-	recordLogged   atomic.Int64
+	recordLog      throttle.Every
 }
 
 type counters struct {
@@ -531,8 +532,7 @@ const recordLogEvery = 10 * time.Second
 
 func (g *Gateway) noteRecordFailure(roomID string, err error) {
 	n := g.recordFailures.Add(1)
-	now := time.Now().UnixNano()
-	if last := g.recordLogged.Load(); now-last >= int64(recordLogEvery) && g.recordLogged.CompareAndSwap(last, now) {
+	if g.recordLog.Allow(time.Now(), recordLogEvery) {
 		g.log.Warn("messaging: the chat log could not record a frame: messages and events are refused, moderation goes out unrecorded", "room", roomID, "err", err, "failuresSoFar", n)
 	}
 }

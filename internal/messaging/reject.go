@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/ivschatd/ivschatd/internal/throttle"
 )
 
 // rejection is why a handshake was refused. Official clients see every
@@ -56,8 +58,8 @@ const rejectLogEvery = time.Minute
 // rejections counts refused handshakes by reason and remembers when each
 // reason was last logged at Info.
 type rejections struct {
-	count  [numRejections]atomic.Uint64
-	logged [numRejections]atomic.Int64 // UnixNano of the last Info line
+	count [numRejections]atomic.Uint64
+	info  [numRejections]throttle.Every // one Info line per reason per rejectLogEvery
 }
 
 // note counts one refusal and logs it: at Info when the reason was not
@@ -65,8 +67,7 @@ type rejections struct {
 func (rs *rejections) note(log *slog.Logger, reason rejection, status int, detail string, r *http.Request, attrs ...any) {
 	rs.count[reason].Add(1)
 	level := slog.LevelDebug
-	now := time.Now().UnixNano()
-	if last := rs.logged[reason].Load(); now-last >= int64(rejectLogEvery) && rs.logged[reason].CompareAndSwap(last, now) {
+	if rs.info[reason].Allow(time.Now(), rejectLogEvery) {
 		level = slog.LevelInfo
 		attrs = append(attrs, "note", "further refusals for this reason within a minute are logged at debug level")
 	}

@@ -47,9 +47,7 @@ func (g *Gateway) limiterFailed(key string, err error) {
 	if g.ctx.Err() != nil {
 		return
 	}
-	now := time.Now().UnixNano()
-	last := g.limiterLogged.Load()
-	if last != 0 && now-last < int64(limiterLogEvery) || !g.limiterLogged.CompareAndSwap(last, now) {
+	if !g.limiterLog.Allow(time.Now(), limiterLogEvery) {
 		return
 	}
 	g.log.Warn("messaging: shared rate limiter failed; this node's own buckets apply until it answers",

@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
 	"github.com/ivschatd/ivschatd/internal/egress"
+	"github.com/ivschatd/ivschatd/internal/throttle"
 )
 
 // DefaultTimeout is the real service's review quota (not adjustable there).
@@ -119,13 +119,13 @@ type Reviewer struct {
 	lambda  *lambda.Client
 	region  string // Options.Lambda.Region
 	log     *slog.Logger
-	// lastWarn is the unix nanotime of the last handler failure logged at
-	// Warn level: a dead handler fails every message, and one line a second
-	// says as much as a hundred.
-	lastWarn atomic.Int64
-	// lastRefusedWarn does the same for refused webhook targets, so that a
+	// warn lets one handler failure a second be logged at Warn level: a
+	// dead handler fails every message, and one line a second says as much
+	// as a hundred.
+	warn throttle.Every
+	// refusedWarn does the same for refused webhook targets, so that a
 	// failing handler elsewhere cannot hide a room probing the network.
-	lastRefusedWarn atomic.Int64
+	refusedWarn throttle.Every
 
 	stats stats
 }
@@ -292,12 +292,11 @@ func reasonOf(err error, ctx context.Context) string {
 
 func (r *Reviewer) logFailure(uri, messageID, reason string, allow bool, err error) {
 	level := slog.LevelDebug
-	now := time.Now().UnixNano()
-	lastWarn := &r.lastWarn
+	warn := &r.warn
 	if reason == ReasonTargetRefused {
-		lastWarn = &r.lastRefusedWarn
+		warn = &r.refusedWarn
 	}
-	if last := lastWarn.Load(); now-last >= int64(time.Second) && lastWarn.CompareAndSwap(last, now) {
+	if warn.Allow(time.Now(), time.Second) {
 		level = slog.LevelWarn
 	}
 	result := chat.FallbackAllow
