@@ -64,5 +64,9 @@ type Store interface {
 	// Tags returns the resource's tags (never nil).
 	Tags(ctx context.Context, kind chat.Kind, id string) (map[string]string, error)
 
+	// Ping reports whether the store can serve requests now (readiness): it
+	// reaches the database within ctx's deadline.
+	Ping(ctx context.Context) error
+
 	Close() error
 }

@@ -75,6 +75,11 @@ func open(ctx context.Context, url string, ms []storeutil.Migration) (*Store, er
 	return &Store{pool: pool}, nil
 }
 
+// Ping implements store.Store: one round trip on a pooled connection.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.pool.Ping(ctx)
+}
+
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() error {
 	s.pool.Close()

@@ -140,6 +140,13 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+// Ping implements store.Store: a query on a reader connection, so a locked
+// or vanished file shows.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
 // Close releases the connections. Calls in flight may fail.
 func (s *Store) Close() error {
 	return errors.Join(s.getRoomStmt.Close(), s.getLCStmt.Close(), s.r.Close(), s.w.Close())
