@@ -219,7 +219,50 @@ func (h *Handler) settle(c *call, id string, dest chat.Destination, failed strin
 	})
 	// Even after an error: whether the write happened is unknown.
 	h.loggingConfigurationChanged(id)
+	h.announceLoggingConfiguration(context.WithoutCancel(c.ctx), id)
 	return lc, err
+}
+
+// announceLoggingConfiguration tells the other nodes that configuration id
+// settled, so those with connections in a room that references it stop
+// using what they cached: each such room is announced as updated (as
+// UpdateRoom does), which is what makes a node re-read the room's routing
+// and its configurations (chatlog.Pipeline.RoomChanged). Nodes without
+// connections in the room are not subscribed to it; they notice within
+// chat logging's route TTL. Only settled states are announced: while a
+// configuration is UPDATING a node keeps its last ACTIVE destination
+// anyway, and deleting one that a room references is refused.
+//
+// A failure is logged (and a broker failure counted by messaging) but does
+// not fail the call: the configuration is stored, and the TTL bounds how
+// long a node misses it. Announcing stops at the first broker failure, so
+// the call stays short while the broker is down.
+func (h *Handler) announceLoggingConfiguration(ctx context.Context, id string) {
+	const pageSize = 100
+	var after *chat.Cursor
+	for {
+		rooms, err := h.store.ListRooms(ctx, store.RoomFilter{LoggingConfigurationID: id}, store.Page{After: after, Limit: pageSize})
+		if err != nil {
+			h.log.WarnContext(ctx, "logging configuration change not announced to other nodes; they apply it within the route TTL",
+				"loggingConfigurationId", id, "err", err)
+			return
+		}
+		for _, r := range rooms {
+			if err := h.msg.RoomUpdated(ctx, r); err != nil {
+				// The broker is failing (each attempt retries for seconds):
+				// the remaining rooms are left to the TTL too, so that the
+				// call stays short.
+				h.log.WarnContext(ctx, "logging configuration change not announced to other nodes; they apply it within the route TTL",
+					"loggingConfigurationId", id, "roomId", r.ID, "err", err)
+				return
+			}
+		}
+		if len(rooms) < pageSize {
+			return
+		}
+		last := rooms[len(rooms)-1]
+		after = &chat.Cursor{UpdateTime: last.UpdateTime, ID: last.ID}
+	}
 }
 
 func isTransitional(state string) bool {

@@ -117,8 +117,9 @@ type Options struct {
 	LocalDir      string // root of the local-files default, e.g. DATA_DIR/chatlogs; required if any Endpoint is empty
 
 	// RouteTTL is how long a room's logging destinations are used before
-	// they are read from the store again: how long a change made through
-	// another node of a cluster takes to reach this one; default 10 s.
+	// they are read from the store again: the bound for a change made
+	// through another node of a cluster to reach this one when nothing told
+	// it (see RoomChanged); default 10 s.
 	RouteTTL time.Duration
 	// RouteLookupTimeout bounds one read of a room's routing from the store;
 	// past it the room's last known routing is used; default 2 s.

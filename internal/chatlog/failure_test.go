@@ -326,3 +326,70 @@ func TestRecordErrorsWrapErrNotRecorded(t *testing.T) {
 		t.Fatalf("Record after Close: %v", err)
 	}
 }
+
+// RoomChanged (what a node calls when the broker says another node changed
+// the room, or announced a change of one of its configurations) re-reads the
+// configurations the room references, not only the room.
+func TestRoomChangedRereadsConfigurations(t *testing.T) {
+	store := newMemStore()
+	store.addRoom("roomA", chat.Destination{FirehoseDeliveryStreamName: "old"})
+	opts := testOptions(t, store)
+	opts.RouteTTL = time.Hour
+	p := mustOpen(t, opts)
+	defer closeP(t, p, time.Second)
+	ctx := context.Background()
+	rec := func(id string) {
+		t.Helper()
+		if err := p.Record(ctx, "roomA", "MESSAGE", frame(id), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("r0")
+	store.mu.Lock()
+	store.lcs["roomA-lc0"].Destination = chat.Destination{FirehoseDeliveryStreamName: "new"}
+	store.mu.Unlock()
+	p.RoomChanged("roomA")
+	rec("r1")
+	if s := p.Stats().Destinations; s["firehose:old"].Spooled != 1 || s["firehose:new"].Spooled != 1 {
+		t.Fatalf("after RoomChanged: %+v", s)
+	}
+}
+
+// RouteTTL bounds the age of everything a room's routing was made of: a room
+// read after another room cached their shared configuration expires with that
+// configuration, not a TTL later.
+func TestRouteTTLCountsCachedConfigurations(t *testing.T) {
+	const ttl = 600 * time.Millisecond
+	store := newMemStore()
+	store.addRoom("roomA", chat.Destination{FirehoseDeliveryStreamName: "old"})
+	store.mu.Lock()
+	store.rooms["roomB"] = &chat.Room{ID: "roomB", LoggingConfigurationIDs: []string{"roomA-lc0"}}
+	store.mu.Unlock()
+	opts := testOptions(t, store)
+	opts.RouteTTL = ttl
+	p := mustOpen(t, opts)
+	defer closeP(t, p, time.Second)
+	ctx := context.Background()
+	rec := func(room, id string) {
+		t.Helper()
+		if err := p.Record(ctx, room, "MESSAGE", frame(id), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("roomA", "a0") // caches the configuration
+	time.Sleep(ttl * 2 / 3)
+	rec("roomB", "b0") // uses the cached configuration
+	store.mu.Lock()
+	store.lcs["roomA-lc0"].Destination = chat.Destination{FirehoseDeliveryStreamName: "new"}
+	store.mu.Unlock()
+	changed := time.Now()
+	waitFor(t, "roomB follows the change", 5*time.Second, func() bool {
+		rec("roomB", "b1")
+		return p.Stats().Destinations["firehose:new"].Spooled > 0
+	})
+	// At the configuration's expiry (≈ ttl/3 after the change), not one TTL
+	// after roomB was read (≈ ttl after it); half the gap is slack.
+	if d := time.Since(changed); d > ttl*2/3 {
+		t.Fatalf("roomB followed the change after %v, want at its configuration's expiry (route TTL %v)", d, ttl)
+	}
+}

@@ -21,9 +21,15 @@ import (
 //     calls after every write (each state change of a configuration
 //     included), make the next record of the affected rooms read the store
 //     again;
+//   - in a cluster, a node with connections in a room also hears of a
+//     change made through another node: the messaging gateway calls
+//     RoomChanged for every room update or deletion the broker brings, and
+//     the control plane announces a configuration's settled state as an
+//     update of every room that references it (api: settle);
 //   - every entry is read again after RouteTTL, which bounds how long a
-//     change made through another node of a cluster (this node is not told)
-//     takes to reach this node;
+//     change made through another node takes to reach a node that was not
+//     told: one without connections in the room (a SendEvent through its
+//     API), or one that missed the broker's message;
 //   - when the store cannot be read, a room with known routes keeps them (a
 //     database blip must not stop chat) and only a room with none known has
 //     its records refused. While reads fail, records of known rooms do not
@@ -45,10 +51,13 @@ const (
 
 // routeEntry is the cached routing of one room.
 type routeEntry struct {
-	dests   []*destination
-	read    time.Time // when the store read began
-	gen     uint64    // Pipeline.gen when the store read began
-	invalid bool      // RoomChanged since
+	dests []*destination
+	// read is when the store read began, or when the oldest cached
+	// configuration it used was read, if earlier: the routing expires when
+	// any part of it does, so RouteTTL bounds the age of all of it.
+	read    time.Time
+	gen     uint64 // Pipeline.gen when the store read began
+	invalid bool   // RoomChanged since
 }
 
 // lcEntry is the cached state of one logging configuration.
@@ -110,7 +119,9 @@ func (p *Pipeline) route(ctx context.Context, roomID string) ([]*destination, er
 		p.routeFailure(roomID, true, errors.New("store reads failing; not retried yet"))
 		return e.dests, nil
 	}
-	dests, err := p.lookup(ctx, roomID, gen, now)
+	// A room marked changed re-reads its configurations too: a change
+	// announced by another node may be one of theirs.
+	dests, err := p.lookup(ctx, roomID, gen, now, known && e.invalid)
 	var se *storeError
 	if errors.As(err, &se) {
 		p.storeHealth.result(now, false)
@@ -147,8 +158,9 @@ func (p *Pipeline) routeFailure(roomID string, stale bool, err error) {
 }
 
 // lookup reads roomID's routing from the store (configurations from the
-// cache when fresh) and caches it unless an invalidation raced with it.
-func (p *Pipeline) lookup(ctx context.Context, roomID string, gen uint64, now time.Time) ([]*destination, error) {
+// cache when fresh, unless force) and caches it unless an invalidation raced
+// with it.
+func (p *Pipeline) lookup(ctx context.Context, roomID string, gen uint64, now time.Time, force bool) ([]*destination, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.RouteLookupTimeout)
 	defer cancel()
 	room, err := p.opts.Store.GetRoom(ctx, roomID)
@@ -160,10 +172,14 @@ func (p *Pipeline) lookup(ctx context.Context, roomID string, gen uint64, now ti
 	}
 	seen := map[string]bool{}
 	var dests []*destination
+	read := now
 	for _, id := range room.LoggingConfigurationIDs {
-		lc, err := p.loggingConfiguration(ctx, id, gen, now)
+		lc, lcRead, err := p.loggingConfiguration(ctx, id, gen, now, force)
 		if err != nil {
 			return nil, err
+		}
+		if lcRead.Before(read) {
+			read = lcRead
 		}
 		if lc == nil || lc.State != chat.StateActive {
 			continue
@@ -181,7 +197,7 @@ func (p *Pipeline) lookup(ctx context.Context, roomID string, gen uint64, now ti
 	}
 	p.cacheMu.Lock()
 	if p.gen == gen {
-		p.rooms[roomID] = routeEntry{dests: dests, read: now, gen: gen}
+		p.rooms[roomID] = routeEntry{dests: dests, read: read, gen: gen}
 	}
 	p.sweepLocked(now)
 	p.cacheMu.Unlock()
@@ -189,25 +205,26 @@ func (p *Pipeline) lookup(ctx context.Context, roomID string, gen uint64, now ti
 }
 
 // loggingConfiguration returns configuration id as the store has it (nil if
-// it does not exist), from the cache when fresh.
-func (p *Pipeline) loggingConfiguration(ctx context.Context, id string, gen uint64, now time.Time) (*chat.LoggingConfiguration, error) {
+// it does not exist), from the cache when fresh and not force, and when
+// that was read from the store.
+func (p *Pipeline) loggingConfiguration(ctx context.Context, id string, gen uint64, now time.Time, force bool) (*chat.LoggingConfiguration, time.Time, error) {
 	p.cacheMu.RLock()
 	e, ok := p.lcs[id]
 	p.cacheMu.RUnlock()
-	if ok && !e.invalid && now.Sub(e.read) < p.opts.RouteTTL {
-		return e.lc, nil
+	if ok && !force && !e.invalid && now.Sub(e.read) < p.opts.RouteTTL {
+		return e.lc, e.read, nil
 	}
 	lc, err := p.opts.Store.GetLoggingConfiguration(ctx, id)
 	if err != nil {
 		if chat.ErrorCode(err) != chat.CodeResourceNotFound {
-			return nil, &storeError{fmt.Errorf("get logging configuration %s: %w", id, err)}
+			return nil, time.Time{}, &storeError{fmt.Errorf("get logging configuration %s: %w", id, err)}
 		}
 		p.cacheMu.Lock()
 		if p.gen == gen {
 			delete(p.lcs, id)
 		}
 		p.cacheMu.Unlock()
-		return nil, nil
+		return nil, now, nil
 	}
 	if lc.State == chat.StateUpdating && ok && e.lc.State == chat.StateActive {
 		// The new destination is being checked: keep recording to the one
@@ -219,7 +236,7 @@ func (p *Pipeline) loggingConfiguration(ctx context.Context, id string, gen uint
 		p.lcs[id] = lcEntry{lc: lc, read: now}
 	}
 	p.cacheMu.Unlock()
-	return lc, nil
+	return lc, now, nil
 }
 
 // sweepLocked drops entries not refreshed for routeForget, at most once a
@@ -254,8 +271,11 @@ func destinationOf(d chat.Destination) (kind, name string) {
 }
 
 // RoomChanged makes the next record of roomID read its routing from the
-// store; call it after the room is created, updated or deleted. The old
-// routing is kept only as the fallback for when the store cannot be read.
+// store, the configurations it references included; call it after the room
+// is created, updated or deleted, here or (told by the broker) on another
+// node, and when another node announces a change of a configuration the
+// room references. The old routing is kept only as the fallback for when
+// the store cannot be read.
 func (p *Pipeline) RoomChanged(roomID string) {
 	p.cacheMu.Lock()
 	p.gen++

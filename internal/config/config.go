@@ -93,6 +93,7 @@ type Config struct {
 	// DataDir/chatlogs instead).
 	ChatLogMaxSpoolBytes    int
 	ChatLogS3BatchInterval  time.Duration
+	ChatLogRouteTTL         time.Duration
 	S3Endpoint              string
 	S3PathStyle             bool
 	CloudWatchLogsEndpoint  string
@@ -148,6 +149,7 @@ func Default() Config {
 		ReviewTimeout:          200 * time.Millisecond,
 		ChatLogMaxSpoolBytes:   1 << 30,
 		ChatLogS3BatchInterval: 60 * time.Second,
+		ChatLogRouteTTL:        10 * time.Second,
 		S3PathStyle:            true,
 		RedisPrefix:            "ivschatd",
 	}
@@ -203,6 +205,7 @@ var settings = []setting{
 	{"lambda-secret-access-key", "lambdaSecretAccessKey", "secret key for Lambda calls", func(c *Config) flag.Value { return (*stringValue)(&c.LambdaSecretKey) }},
 	{"chatlog-max-spool-bytes", "chatLogMaxSpoolBytes", "bound of each chat-log destination's on-disk spool; records beyond it are dropped and counted", func(c *Config) flag.Value { return (*intValue)(&c.ChatLogMaxSpoolBytes) }},
 	{"chatlog-s3-batch-interval", "chatLogS3BatchInterval", "longest a chat-log record waits to be batched into an S3 object", func(c *Config) flag.Value { return (*durationValue)(&c.ChatLogS3BatchInterval) }},
+	{"chatlog-route-ttl", "chatLogRouteTTL", "longest a node logs a room by its cached logging configurations without reading them again: the bound for a change made through another node to reach a node with no connections in the room", func(c *Config) flag.Value { return (*durationValue)(&c.ChatLogRouteTTL) }},
 	{"s3-endpoint", "s3Endpoint", "S3 API endpoint for s3 logging destinations (AWS, MinIO, ...; default: local files)", func(c *Config) flag.Value { return (*stringValue)(&c.S3Endpoint) }},
 	{"s3-path-style", "s3PathStyle", "address S3 buckets in the path (needed by MinIO and most S3-compatible stores)", func(c *Config) flag.Value { return (*boolValue)(&c.S3PathStyle) }},
 	{"cloudwatch-logs-endpoint", "cloudWatchLogsEndpoint", "CloudWatch Logs endpoint for cloudWatchLogs destinations (default: local files)", func(c *Config) flag.Value { return (*stringValue)(&c.CloudWatchLogsEndpoint) }},
@@ -438,6 +441,7 @@ func (c Config) Validate() error {
 	check(c.ReviewTimeout > 0, "review-timeout must be positive")
 	check(c.ChatLogMaxSpoolBytes >= 64<<10, "chatlog-max-spool-bytes must be at least 65536")
 	check(c.ChatLogS3BatchInterval > 0, "chatlog-s3-batch-interval must be positive")
+	check(c.ChatLogRouteTTL > 0, "chatlog-route-ttl must be positive")
 	check((c.DestinationsAccessKeyID == "") == (c.DestinationsSecretKey == ""), "destinations-access-key-id and destinations-secret-access-key must be given together")
 	check(c.RedisURL == "" || c.RedisPrefix != "", "redis-prefix must not be empty")
 	check((c.LambdaAccessKeyID == "") == (c.LambdaSecretKey == ""), "lambda-access-key-id and lambda-secret-access-key must be given together")

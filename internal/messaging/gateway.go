@@ -126,6 +126,12 @@ type Options struct {
 	// Recorder, when set, durably records every MESSAGE and EVENT before it
 	// is broadcast (chat logging).
 	Recorder Recorder
+	// RoomChanged, when set, is told of every room update or deletion the
+	// broker brings (another node's, and this node's own echo), for the
+	// rooms this node has connections in: chat logging re-reads the room's
+	// routing, so a logging change made through another node reaches this
+	// one at once. It is called from a broker handler and must not block.
+	RoomChanged func(roomID string)
 
 	// RoomLimiter, when set, holds the room-wide message rates (key
 	// room:<roomID>, each room's current maximumMessageRatePerSecond) and
@@ -218,6 +224,10 @@ type Gateway struct {
 	limiterFailures atomic.Uint64
 	limiterLog      throttle.Every
 
+	// notPropagated counts room changes the broker did not take
+	// (publishControl gave up).
+	notPropagated atomic.Uint64
+
 	// readers tracks one reader goroutine per connection, so Shutdown can
 	// wait for every connection to end.
 	readers  sync.WaitGroup
@@ -270,6 +280,10 @@ type Stats struct {
 	// LimiterFailures counts calls to the shared room/moderation limiter
 	// that failed, so this node's own buckets decided.
 	LimiterFailures uint64
+	// ChangesNotPropagated counts room updates and deletions (and
+	// logging-configuration announcements) that could not be published to
+	// the other nodes.
+	ChangesNotPropagated uint64
 	// RecordFailures counts frames the chat log could not record: messages
 	// and events were refused (the sender got an error; nobody received
 	// them), moderation events went out unrecorded.
@@ -324,6 +338,7 @@ func (g *Gateway) Stats() Stats {
 		Published:               g.stats.published.Load(),
 		ErrorsSent:              g.stats.errorsSent.Load(),
 		LimiterFailures:         g.limiterFailures.Load(),
+		ChangesNotPropagated:    g.notPropagated.Load(),
 		RecordFailures:          g.recordFailures.Load(),
 	}
 }
@@ -444,12 +459,14 @@ func (g *Gateway) publishControl(ctx context.Context, roomID string, m broker.Me
 			return nil
 		}
 		if errors.Is(err, broker.ErrClosed) || ctx.Err() != nil {
+			g.notPropagated.Add(1)
 			g.log.Error("messaging: room change not propagated to other nodes", "room", roomID, "attempts", attempt, "err", err)
 			return err
 		}
 		g.log.Warn("messaging: room change not propagated yet; retrying", "room", roomID, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
+			g.notPropagated.Add(1)
 			g.log.Error("messaging: room change not propagated to other nodes", "room", roomID, "attempts", attempt, "err", err)
 			return err
 		case <-time.After(backoff):
@@ -618,4 +635,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.broker.Close()
 	}
 	return err
+}
+
+// roomChanged passes a room change the broker brought to Options.RoomChanged.
+func (g *Gateway) roomChanged(roomID string) {
+	if g.opts.RoomChanged != nil {
+		g.opts.RoomChanged(roomID)
+	}
 }

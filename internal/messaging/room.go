@@ -230,7 +230,12 @@ func (r *room) handle(_ string, m broker.Message) {
 		r.mu.Unlock()
 	case broker.KindCloseRoom:
 		r.deleteRoom()
+		r.g.roomChanged(r.id)
 	case broker.KindRoomUpdated:
+		// Whatever the update's version: the room's logging configurations
+		// may have changed (or one of theirs, announced as an update of
+		// the room), and the store has the truth.
+		r.g.roomChanged(r.id)
 		if m.UpdateTime.IsZero() {
 			// From a node that predates versioned updates: the message
 			// cannot be ordered, the store can. Not inline: a broker

@@ -125,6 +125,14 @@ func TestClusterTwoNodes(t *testing.T) {
 // The test is skipped unless PostgreSQL and Redis are configured.
 func startCluster(t *testing.T, redisURL string) (a, b *testServer) {
 	t.Helper()
+	nodes := startNodes(t, redisURL, nil, nil)
+	return nodes[0], nodes[1]
+}
+
+// startNodes is startCluster with one node per edit (nil: no change), each
+// edit applied to its node's config after the cluster settings.
+func startNodes(t *testing.T, redisURL string, edits ...func(*config.Config)) []*testServer {
+	t.Helper()
 	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
 	if redisURL == "" {
 		redisURL = os.Getenv("IVSCHATD_TEST_REDIS_URL")
@@ -140,15 +148,19 @@ func startCluster(t *testing.T, redisURL string) (a, b *testServer) {
 	var rb [6]byte
 	rand.Read(rb[:])
 	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
-	node := func() *testServer {
-		return startServer(t, "", func(c *config.Config) {
+	nodes := make([]*testServer, len(edits))
+	for i, edit := range edits {
+		nodes[i] = startServer(t, "", func(c *config.Config) {
 			c.PostgresURL = withSearchPath(pgURL, schema)
 			c.TokenKeys = []string{key.SecretString()}
 			c.RedisURL = redisURL
 			c.RedisPrefix = prefix
+			if edit != nil {
+				edit(c)
+			}
 		})
 	}
-	return node(), node()
+	return nodes
 }
 
 func toCaps(caps []string) []types.ChatTokenCapability {

@@ -138,9 +138,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	}
 	s.metrics.Register(metrics.Review(reviewer.Stats))
 	opts := messaging.Options{
-		Reviewer:             reviewer,
-		TrustedProxies:       cfg.TrustedProxies,
-		Recorder:             s.chatlog,
+		Reviewer:       reviewer,
+		TrustedProxies: cfg.TrustedProxies,
+		Recorder:       s.chatlog,
+		// A room change the broker brings (another node's UpdateRoom,
+		// DeleteRoom or logging-configuration announcement) refreshes the
+		// room's chat-log routing at once.
+		RoomChanged:          s.chatlog.RoomChanged,
 		Logger:               log.With("component", "messaging"),
 		Tokens:               s.keyring,
 		Rooms:                s.store,
@@ -393,6 +397,7 @@ func (s *Server) openChatLog(ctx context.Context) (*chatlog.Pipeline, error) {
 			Firehose:       endpoint(s.cfg.FirehoseEndpoint),
 		},
 		S3BatchInterval: s.cfg.ChatLogS3BatchInterval,
+		RouteTTL:        s.cfg.ChatLogRouteTTL,
 		Logger:          s.log.With("component", "chatlog"),
 	})
 	if err != nil {
