@@ -499,32 +499,47 @@ func (k *soak) churnLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second / time.Duration(k.cfg.churn))
 	defer t.Stop()
 	closeFrame := ws.MustCompileFrame(ws.MaskFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusGoingAway, ""))))
+	start := time.Now()
+	var closed int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		// Nearly every slot is open; a few tries find one.
-		for range 50 {
-			slot := rand.IntN(len(k.slots))
-			if !k.slots[slot].state.CompareAndSwap(slotOpen, slotGone) {
-				continue
+		// A busy machine delays ticks, and a ticker drops the ones it
+		// could not deliver: close as many as are due so far.
+		due := min(int64(time.Since(start).Seconds()*float64(k.cfg.churn))-closed, int64(k.cfg.churn))
+		for range due {
+			if k.closeRandom(closeFrame) {
+				closed++
 			}
-			c := k.slots[slot].conn.Load()
-			c.churned.Store(true)
-			c.closedAt.Store(time.Now().UnixNano())
-			// As a browser leaving the page does: a close frame, then the
-			// socket goes.
-			c.mu.Lock()
-			c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-			c.conn.Write(closeFrame)
-			c.mu.Unlock()
-			c.conn.Close()
-			k.churned.Add(1)
-			break
 		}
 	}
+}
+
+// closeRandom closes one random open connection, as the churn.
+func (k *soak) closeRandom(closeFrame []byte) bool {
+	// Nearly every slot is open; a few tries find one.
+	for range 50 {
+		slot := rand.IntN(len(k.slots))
+		if !k.slots[slot].state.CompareAndSwap(slotOpen, slotGone) {
+			continue
+		}
+		c := k.slots[slot].conn.Load()
+		c.churned.Store(true)
+		c.closedAt.Store(time.Now().UnixNano())
+		// As a browser leaving the page does: a close frame, then the
+		// socket goes.
+		c.mu.Lock()
+		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.conn.Write(closeFrame)
+		c.mu.Unlock()
+		c.conn.Close()
+		k.churned.Add(1)
+		return true
+	}
+	return false
 }
 
 // senderLoop sends sender s's share of the messages until ctx ends: global
