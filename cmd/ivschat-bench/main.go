@@ -3,6 +3,7 @@
 //
 //	ivschat-bench tokens -endpoint http://127.0.0.1:8080 -duration 10s -workers 32
 //	ivschat-bench messaging -endpoint http://127.0.0.1:8080 -viewers 5000 -rate 100 -duration 30s -server-pid PID
+//	ivschat-bench soak -endpoint http://127.0.0.1:8080 -connections 5000 -churn 50 -rate 20 -duration 60m -server-pid PID
 package main
 
 import (
@@ -24,6 +25,8 @@ func main() {
 		err = runTokens(os.Args[2:])
 	case "messaging":
 		err = runMessaging(os.Args[2:])
+	case "soak":
+		err = runSoak(os.Args[2:])
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -44,6 +47,9 @@ Modes:
   tokens     signed CreateChatToken requests over HTTP (control-plane throughput)
   messaging  WebSocket viewers in one room: fan-out rate, latency, loss, ordering,
              and the server's memory per idle connection
+  soak       many connections with churn, token minting and messages for a long
+             time, across one or more nodes: delivery loss, and the slope of
+             the servers' RSS, goroutines and open files after warm-up
 
 Run "ivschat-bench <mode> -h" for the flags of a mode.
 `)

@@ -12,8 +12,6 @@ import (
 	"maps"
 	"math"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -26,9 +24,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
-	"github.com/aws/aws-sdk-go-v2/service/ivschat/types"
 	"github.com/gobwas/ws"
 )
 
@@ -58,9 +54,7 @@ const (
 // messagingConfig is the parsed command line of the messaging mode.
 type messagingConfig struct {
 	endpoint     string
-	region       string
-	accessKey    string
-	secretKey    string
+	creds        credFlags
 	viewers      int
 	senders      int
 	rate         int
@@ -80,9 +74,7 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 	c := &messagingConfig{}
 	fs := flag.NewFlagSet("messaging", flag.ContinueOnError)
 	fs.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:8080", "server URL for the control plane; viewers connect to ws://HOST:PORT/ (loopback only)")
-	fs.StringVar(&c.region, "region", "us-west-2", "signing region")
-	fs.StringVar(&c.accessKey, "access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key ID (default $AWS_ACCESS_KEY_ID)")
-	fs.StringVar(&c.secretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret access key (default $AWS_SECRET_ACCESS_KEY)")
+	c.creds.register(fs)
 	fs.IntVar(&c.viewers, "viewers", 1000, "WebSocket viewers in the room")
 	fs.IntVar(&c.senders, "senders", 0, "sending connections (default: rate/10 rounded up, the server's per-connection request rate)")
 	fs.IntVar(&c.rate, "rate", 100, "messages per second across all senders (at most 100, the room maximum)")
@@ -106,8 +98,8 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 		return nil, err
 	}
 	switch {
-	case c.accessKey == "" || c.secretKey == "":
-		return nil, errors.New("access key and secret are required (-access-key/-secret-key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+	case c.creds.missing():
+		return nil, errMissingCreds
 	case c.viewers < 1 || c.viewers > 200000:
 		return nil, errors.New("viewers must be between 1 and 200000")
 	case c.ramp < 1 || c.inflight < 1 || c.tokenWorkers < 1:
@@ -180,21 +172,11 @@ func runMessaging(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	u, _ := url.Parse(cfg.endpoint)
-	host := u.Hostname()
-	if host == "localhost" {
-		// Dial the address rather than the name so that the source address
-		// rotation below applies (and no resolver is involved).
-		host = "127.0.0.1"
-	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
-	}
+	wsURL, srcIPv4 := chatURL(cfg.endpoint)
 	b := &msgBench{
 		cfg:          cfg,
-		wsURL:        "ws://" + net.JoinHostPort(host, port) + "/",
-		srcIPv4:      net.ParseIP(host).To4() != nil,
+		wsURL:        wsURL,
+		srcIPv4:      srcIPv4,
 		track:        newTracker(cfg.viewers, cfg.senders),
 		state:        make([]atomic.Uint32, cfg.viewers),
 		conns:        make([]net.Conn, cfg.viewers+cfg.senders),
@@ -204,31 +186,12 @@ func runMessaging(args []string) error {
 		rejected:     map[string]int{},
 	}
 
-	httpClient := &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.tokenWorkers, MaxConnsPerHost: cfg.tokenWorkers},
-		Timeout:   30 * time.Second,
-	}
-	client := ivschat.New(ivschat.Options{
-		Region: cfg.region, BaseEndpoint: aws.String(cfg.endpoint), HTTPClient: httpClient,
-		Credentials: credentials.NewStaticCredentialsProvider(cfg.accessKey, cfg.secretKey, ""),
-	})
-	room, err := client.CreateRoom(ctx, &ivschat.CreateRoomInput{
-		Name:                        aws.String("ivschat-bench"),
-		MaximumMessageRatePerSecond: aws.Int32(maxRoomRate),
-		MaximumMessageLength:        aws.Int32(500),
-	})
+	client := cfg.creds.client(cfg.endpoint, cfg.tokenWorkers)
+	room, err := createBenchRoom(ctx, client, "ivschat-bench")
 	if err != nil {
-		return fmt.Errorf("CreateRoom: %w", err)
+		return err
 	}
-	defer func() {
-		// A fresh context: the run's may be cancelled by Ctrl-C, and the room
-		// must go either way.
-		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := client.DeleteRoom(dctx, &ivschat.DeleteRoomInput{Identifier: room.Arn}); err != nil {
-			fmt.Fprintln(os.Stderr, "ivschat-bench: DeleteRoom:", err)
-		}
-	}()
+	defer deleteBenchRoom(client, room.Arn)
 
 	rep := &msgReport{
 		Endpoint: cfg.endpoint, Room: aws.ToString(room.Arn), Viewers: cfg.viewers,
@@ -317,22 +280,17 @@ func (b *msgBench) createTokens(ctx context.Context, client *ivschat.Client, roo
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				in := &ivschat.CreateChatTokenInput{
-					RoomIdentifier:           aws.String(roomArn),
-					UserId:                   aws.String("viewer-" + strconv.Itoa(i)),
-					SessionDurationInMinutes: aws.Int32(session),
-				}
+				user, send := "viewer-"+strconv.Itoa(i), false
 				if i >= b.cfg.viewers {
-					in.UserId = aws.String("sender-" + strconv.Itoa(i-b.cfg.viewers))
-					in.Capabilities = []types.ChatTokenCapability{types.ChatTokenCapabilitySendMessage}
+					user, send = "sender-"+strconv.Itoa(i-b.cfg.viewers), true
 				}
-				out, err := client.CreateChatToken(ctx, in)
+				tok, err := mintToken(ctx, client, roomArn, user, session, send)
 				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("CreateChatToken: %w", err) })
+					errOnce.Do(func() { firstErr = err })
 					next.Store(int64(n)) // stop the other workers
 					return
 				}
-				tokens[i] = aws.ToString(out.Token)
+				tokens[i] = tok
 			}
 		})
 	}
@@ -391,44 +349,11 @@ func (b *msgBench) openAll(ctx context.Context, first int, tokens []string, loop
 // source address runs out of ephemeral ports near 28,000 connections to one
 // server port.
 func (b *msgBench) dial(ctx context.Context, idx int, token string) (net.Conn, *bufio.Reader, error) {
-	var status int
-	d := ws.Dialer{
-		Protocols: []string{token},
-		Timeout:   15 * time.Second,
-		OnStatusError: func(code int, _ []byte, _ io.Reader) {
-			status = code
-		},
-	}
-	nd := &net.Dialer{}
+	var src net.IP
 	if b.srcIPv4 {
-		nd.LocalAddr = &net.TCPAddr{IP: sourceAddr(idx)}
+		src = sourceAddr(idx)
 	}
-	d.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := nd.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return newStampConn(nc), nil
-	}
-	conn, br, hs, err := d.Dial(ctx, b.wsURL)
-	if err != nil {
-		if status != 0 {
-			return nil, nil, fmt.Errorf("HTTP %d", status)
-		}
-		return nil, nil, err
-	}
-	if hs.Protocol != token {
-		// Browsers fail the handshake when the offered sub-protocol is not
-		// echoed (spec/messaging.md §2), so this counts as a failure.
-		conn.Close()
-		return nil, nil, errors.New("token not echoed as sub-protocol")
-	}
-	if br == nil {
-		br = bufio.NewReaderSize(conn, readBufSize)
-	}
-	// Otherwise the server sent frames right behind the 101 and they sit in
-	// the dialer's buffer; keep reading through it.
-	return conn, br, nil
+	return dialChat(ctx, b.wsURL, src, token)
 }
 
 // sourceAddr is the local address of connection idx: 127.0.0.2 for the first
@@ -440,17 +365,7 @@ func sourceAddr(idx int) net.IP {
 }
 
 func (b *msgBench) hsFailed(err error) {
-	msg := err.Error()
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		msg = "timeout"
-	} else if errors.Is(err, syscall.ECONNREFUSED) {
-		msg = "connection refused"
-	} else if errors.Is(err, syscall.EADDRNOTAVAIL) {
-		msg = "no ephemeral port (EADDRNOTAVAIL)"
-	} else if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-		msg = "too many open files"
-	}
+	msg := handshakeCause(err)
 	b.mu.Lock()
 	b.hsErrors[msg]++
 	b.mu.Unlock()
@@ -614,18 +529,10 @@ func (b *msgBench) send(ctx context.Context, tokens []string, rep *msgReport) {
 	b.openAll(ctx, cfg.viewers, tokens, func(idx int, conn net.Conn, br *bufio.Reader) {
 		s := idx - cfg.viewers
 		st := readFrames(conn, br, &locks[s], func(p []byte) {
-			if !bytes.Contains(p, []byte(`"Type":"ERROR"`)) {
-				return
-			}
 			// A rejected message is not expected at the viewers.
-			code := "?"
-			if i := bytes.Index(p, []byte(`"ErrorCode":`)); i >= 0 {
-				j := i + len(`"ErrorCode":`)
-				k := j
-				for k < len(p) && p[k] >= '0' && p[k] <= '9' {
-					k++
-				}
-				code = string(p[j:k])
+			code, ok := errorFrameCode(p)
+			if !ok {
+				return
 			}
 			b.mu.Lock()
 			b.rejected[code]++
