@@ -909,8 +909,8 @@ func (r *soakReport) print(w io.Writer) {
 				fmt.Fprintf(w, "  %-10s FAIL: %d samples after warm-up\n", s.name, s.g.Samples)
 				continue
 			}
-			fmt.Fprintf(w, "  %-10s %s: %.1f -> %.1f%s (%+.1f%s, %+.2f%%) over %d samples; slope %+.3f%s/min\n",
-				s.name, verdict, s.g.First/s.unit, s.g.Last/s.unit, s.u, s.g.Abs/s.unit, s.u, s.g.Pct, s.g.Samples, s.g.SlopePerMin/s.unit, s.u)
+			fmt.Fprintf(w, "  %-10s %s: fitted growth %+.2f%%; slope %+.3f%s/min; samples %.1f -> %.1f%s (%+.1f%s, %+.2f%%) over %d samples\n",
+				s.name, verdict, s.g.FitPct, s.g.SlopePerMin/s.unit, s.u, s.g.First/s.unit, s.g.Last/s.unit, s.u, s.g.Abs/s.unit, s.u, s.g.Pct, s.g.Samples)
 		}
 	}
 	verdict := "PASS"

@@ -33,7 +33,7 @@ func TestGrowthOf(t *testing.T) {
 		line[i] = 94 + x/5
 	}
 	g = growthOf(ts, line, 30, 5)
-	if g.First != 100 || g.Last != 112 || math.Abs(g.Pct-12) > 1e-9 || math.Abs(g.SlopePerMin-12) > 1e-9 || g.Pass {
+	if g.First != 100 || g.Last != 112 || math.Abs(g.Pct-12) > 1e-9 || math.Abs(g.SlopePerMin-12) > 1e-9 || math.Abs(g.FitPct-12) > 1e-9 || g.Pass {
 		t.Errorf("line: %+v", g)
 	}
 	if g := growthOf(ts, line, 30, 12); !g.Pass {
@@ -48,6 +48,12 @@ func TestGrowthOf(t *testing.T) {
 	// Too short a run for its warm-up has nothing to judge: it fails.
 	if g := growthOf(ts, flat, 90, 5); g.Samples != 1 || g.Pass {
 		t.Errorf("one sample: %+v", g)
+	}
+	// One high sample at the end fails first-versus-last but not the fitted
+	// line; a steady climb fails both.
+	spike := []float64{0, 0, 0, 100, 100, 100, 100, 100, 100, 106}
+	if g := growthOf(ts, spike, 30, 5); g.Pct != 6 || g.FitPct > 5 || !g.Pass {
+		t.Errorf("last-sample spike: %+v", g)
 	}
 	if s := lsqSlope([]float64{1, 2, 3}, []float64{5, 5, 5}); s != 0 {
 		t.Errorf("flat slope %v", s)

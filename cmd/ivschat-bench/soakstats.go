@@ -14,13 +14,20 @@ type seriesGrowth struct {
 	Abs         float64 `json:"growth"`         // last - first
 	Pct         float64 `json:"growthPct"`      // of first
 	SlopePerMin float64 `json:"slopePerMinute"` // least squares, units per minute
-	Pass        bool    `json:"pass"`
+	// FitPct is the growth of the least-squares line over the samples, in
+	// percent of the line's value at the first sample. The verdict uses it:
+	// one noisy sample at either end (RSS moves by a few percent as the
+	// allocator returns and takes pages) decides first-versus-last, while a
+	// leak shows as a slope over every sample.
+	FitPct float64 `json:"fittedGrowthPct"`
+	Pass   bool    `json:"pass"`
 }
 
 // growthOf measures a series from its first to its last sample, and its
-// least-squares slope. t is in seconds; samples before warmup (seconds) are
-// left out, and so are samples that could not be read (NaN). A series with fewer than two samples after warm-up has nothing
-// to judge and fails, so a run too short for its warm-up cannot pass.
+// least-squares line. t is in seconds; samples before warmup (seconds) are
+// left out, and so are samples that could not be read (NaN). A series with
+// fewer than two samples after warm-up has nothing to judge and fails, so a
+// run too short for its warm-up cannot pass.
 func growthOf(t, v []float64, warmup, maxGrowthPct float64) seriesGrowth {
 	var xs, ys []float64
 	for i := range t {
@@ -38,7 +45,19 @@ func growthOf(t, v []float64, warmup, maxGrowthPct float64) seriesGrowth {
 		g.Pct = 100 * g.Abs / g.First
 	}
 	g.SlopePerMin = lsqSlope(xs, ys)
-	g.Pass = g.Pct <= maxGrowthPct && (g.First != 0 || g.Abs <= 0)
+	var mx, my float64
+	for i := range xs {
+		mx += xs[i]
+		my += ys[i]
+	}
+	mx, my = mx/float64(len(xs)), my/float64(len(ys))
+	x0, xn := xs[0], xs[len(xs)-1]
+	fitStart := my - g.SlopePerMin*(mx-x0)
+	fitGrowth := g.SlopePerMin * (xn - x0)
+	if fitStart > 0 {
+		g.FitPct = 100 * fitGrowth / fitStart
+	}
+	g.Pass = g.FitPct <= maxGrowthPct && (fitStart > 0 || fitGrowth <= 0)
 	return g
 }
 
