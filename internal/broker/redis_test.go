@@ -148,8 +148,9 @@ func TestRedisReconnect(t *testing.T) {
 	}
 	killed := 0
 	for _, line := range strings.Split(list, "\n") {
-		// Only our own pub/sub connection: other tests share this Redis.
-		if strings.Contains(line, " name="+name+" ") && strings.Contains(line, " sub=1 ") {
+		// Only our own pub/sub connection (flag P; it carries the room and
+		// the liveness probe channel): other tests share this Redis.
+		if strings.Contains(line, " name="+name+" ") && strings.Contains(line, " flags=P ") {
 			id := strings.TrimPrefix(strings.Fields(line)[0], "id=")
 			if err := c.Do(context.Background(), "client", "kill", "id", id).Err(); err != nil {
 				t.Fatal(err)

@@ -45,6 +45,9 @@ type Proxy struct {
 type pair struct {
 	client, server net.Conn
 	open           sync.WaitGroup // one per direction still forwarding
+	// frozen holds this connection's traffic whatever the proxy's state
+	// (FreezeExisting); guarded by Proxy.mu.
+	frozen bool
 }
 
 // New listens on a free loopback port and forwards to target.
@@ -65,6 +68,22 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // Freeze stops forwarding without closing anything (see Frozen).
 func (p *Proxy) Freeze() { p.set(Frozen) }
 
+// FreezeExisting black-holes the connections open now and keeps forwarding
+// new ones: a client that notices the silence and dials again gets through,
+// as it would after a network path failed and another one took over. Heal
+// releases the frozen connections too.
+func (p *Proxy) FreezeExisting() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	for c := range p.conns {
+		c.frozen = true
+	}
+	p.broadcast()
+}
+
 // Cut resets every open connection and refuses new ones until Heal.
 func (p *Proxy) Cut() {
 	p.set(Cut)
@@ -79,7 +98,18 @@ func (p *Proxy) Cut() {
 
 // Heal forwards again. Connections frozen meanwhile resume where they
 // stopped (no byte was lost, only delayed); connections cut stay closed.
-func (p *Proxy) Heal() { p.set(Open) }
+func (p *Proxy) Heal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	for c := range p.conns {
+		c.frozen = false
+	}
+	p.state = Open
+	p.broadcast()
+}
 
 // Close stops the proxy and closes every connection.
 func (p *Proxy) Close() error {
@@ -108,15 +138,30 @@ func (p *Proxy) set(s State) {
 		return
 	}
 	p.state = s
+	p.broadcast()
+}
+
+// broadcast wakes every connection waiting for a change; p.mu is held.
+func (p *Proxy) broadcast() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
 
 // wait returns the current state and a channel closed when it changes.
 func (p *Proxy) wait() (State, chan struct{}, bool) {
+	return p.waitPair(nil)
+}
+
+// waitPair is wait for one connection's traffic: a connection frozen by
+// FreezeExisting sees Frozen while the proxy is open.
+func (p *Proxy) waitPair(pr *pair) (State, chan struct{}, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.state, p.changed, p.closed
+	state := p.state
+	if pr != nil && pr.frozen && state == Open {
+		state = Frozen
+	}
+	return state, p.changed, p.closed
 }
 
 func (p *Proxy) acceptLoop() {
@@ -170,7 +215,7 @@ func (p *Proxy) pipe(pr *pair, src, dst net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.passable() {
+			if !p.passable(pr) {
 				pr.close()
 				return
 			}
@@ -190,11 +235,11 @@ func (p *Proxy) pipe(pr *pair, src, dst net.Conn) {
 	}
 }
 
-// passable blocks while the proxy is frozen and reports whether the bytes
-// may go through (false once the proxy is cut or closed).
-func (p *Proxy) passable() bool {
+// passable blocks while the proxy or pr is frozen and reports whether the
+// bytes may go through (false once the proxy is cut or closed).
+func (p *Proxy) passable(pr *pair) bool {
 	for {
-		state, changed, closed := p.wait()
+		state, changed, closed := p.waitPair(pr)
 		switch {
 		case closed || state == Cut:
 			return false

@@ -120,3 +120,43 @@ func TestCloseEndsFrozenConnections(t *testing.T) {
 		t.Fatal("the client connection outlived Close")
 	}
 }
+
+// TestFreezeExisting: the connections open at the time go silent, new ones
+// are served, and Heal releases the silent ones with nothing lost.
+func TestFreezeExisting(t *testing.T) {
+	p, err := New(echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	old, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	oldR := bufio.NewReader(old)
+	if got, err := roundTrip(old, oldR, "one", 5*time.Second); err != nil || got != "one\n" {
+		t.Fatalf("open: got %q, %v", got, err)
+	}
+
+	p.FreezeExisting()
+	if got, err := roundTrip(old, oldR, "two", 300*time.Millisecond); err == nil {
+		t.Fatalf("frozen: got %q, want a timeout", got)
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("frozen: %v, want a timeout (the connection must stay open)", err)
+	}
+	fresh, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if got, err := roundTrip(fresh, bufio.NewReader(fresh), "new", 5*time.Second); err != nil || got != "new\n" {
+		t.Fatalf("a new connection while the old ones are frozen: got %q, %v", got, err)
+	}
+
+	p.Heal()
+	_ = old.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := oldR.ReadString('\n'); err != nil || got != "two\n" {
+		t.Fatalf("healed: got %q, %v; the frozen bytes must arrive late, not never", got, err)
+	}
+}

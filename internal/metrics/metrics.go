@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chatlog"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/review"
@@ -164,4 +165,25 @@ func (c *chatLogCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.routeFailures, prometheus.CounterValue, float64(s.RoutesStale), "stale")
 	ch <- prometheus.MustNewConstMetric(c.routeFailures, prometheus.CounterValue, float64(s.RoutesRefused), "refused")
+}
+
+// Broker reads the Redis broker's pub/sub connection counters (cluster mode).
+func Broker(stats func() broker.RedisStats) prometheus.Collector {
+	return newStatsCollector(stats, []statMetric[broker.RedisStats]{
+		counterBy("broker_pubsub_reconnects_total", "Redis pub/sub connections replaced, by reason: probe_timeout (the connection delivered nothing, not even this node's liveness probe) or connection_error (go-redis re-dialed a broken connection). Messages published meanwhile were not delivered to this node.", "reason", func(s broker.RedisStats) map[string]uint64 { return s.Reconnects }),
+		gauge("broker_pubsub_live", "1 when the Redis pub/sub connection is known to deliver (its liveness probe comes back), else 0.", func(s broker.RedisStats) float64 {
+			if s.Live {
+				return 1
+			}
+			return 0
+		}),
+	})
+}
+
+// Readiness counts failed readiness checks by dependency (store, redis,
+// redis_pubsub).
+func Readiness(failures func() map[string]uint64) prometheus.Collector {
+	return newStatsCollector(failures, []statMetric[map[string]uint64]{
+		counterBy("readiness_check_failures_total", "Readiness checks (/readyz) that found a dependency failing, by dependency.", "dependency", func(m map[string]uint64) map[string]uint64 { return m }),
+	})
 }

@@ -58,14 +58,16 @@ type Server struct {
 	broker  *broker.Redis // nil unless cluster mode (--redis-url)
 	// redis serves the token ledger and the rate limiter (the broker has its
 	// own connections for pub/sub); nil unless cluster mode.
-	redis    *redis.Client
-	chatlog  *chatlog.Pipeline
-	metrics  *metrics.Registry
-	handler  http.Handler
-	ready    atomic.Bool
-	listener net.Listener
-	wsLis    net.Listener
-	pprofLis net.Listener // nil unless --pprof-listen is set
+	redis   *redis.Client
+	chatlog *chatlog.Pipeline
+	metrics *metrics.Registry
+	handler http.Handler
+	ready   atomic.Bool
+	// readiness answers /readyz (readiness.go).
+	readiness *readiness
+	listener  net.Listener
+	wsLis     net.Listener
+	pprofLis  net.Listener // nil unless --pprof-listen is set
 	// tlsConfig holds the certificate pair loaded at start; nil without
 	// --tls-cert.
 	tlsConfig *tls.Config
@@ -159,6 +161,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	}
 	if s.broker != nil {
 		s.useCluster(&opts)
+		s.metrics.Register(metrics.Broker(s.broker.Stats))
 	}
 	if s.gateway, err = messaging.NewGateway(opts); err != nil {
 		return nil, err
@@ -186,6 +189,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if err != nil {
 		return nil, err
 	}
+	s.readiness = s.newReadiness()
+	s.metrics.Register(metrics.Readiness(s.readiness.stats))
 	s.handler = s.routes(control)
 	return s, nil
 }
@@ -457,9 +462,10 @@ func (s *Server) authenticator() (api.Authenticator, error) {
 
 // routes splits traffic on the shared listener: WebSocket upgrades go to the
 // messaging gateway (clients connect to the bare host, path "/"), /healthz
-// answers readiness, /metrics serves Prometheus metrics, everything else is
-// the control plane. (No control-plane operation uses a GET path other than
-// /tags/…, so the two GET paths cannot shadow an operation.)
+// answers liveness and /readyz readiness, /metrics serves Prometheus metrics,
+// everything else is the control plane. (No control-plane operation uses a
+// GET path other than /tags/…, so these GET paths cannot shadow an
+// operation.)
 func (s *Server) routes(control http.Handler) http.Handler {
 	metricsHandler := s.metrics.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -468,6 +474,8 @@ func (s *Server) routes(control http.Handler) http.Handler {
 			metricsHandler.ServeHTTP(w, r)
 		case isHealthCheck(r):
 			s.serveHealth(w)
+		case isReadyCheck(r):
+			s.serveReady(w, true)
 		case isWebSocketUpgrade(r):
 			s.gateway.ServeHTTP(w, r)
 		default:
@@ -477,7 +485,7 @@ func (s *Server) routes(control http.Handler) http.Handler {
 }
 
 // messagingRoutes serves --messaging-listen: chat connections and the health
-// check, nothing else. That address is the one that faces viewers; the
+// and readiness checks, nothing else. That address is the one that faces viewers; the
 // control plane and the unauthenticated /metrics stay on --listen, which an
 // operator can keep private.
 func (s *Server) messagingRoutes() http.Handler {
@@ -485,10 +493,12 @@ func (s *Server) messagingRoutes() http.Handler {
 		switch {
 		case isHealthCheck(r):
 			s.serveHealth(w)
+		case isReadyCheck(r):
+			s.serveReady(w, false)
 		case isWebSocketUpgrade(r):
 			s.gateway.ServeHTTP(w, r)
 		default:
-			http.Error(w, "not found: this address serves chat connections (WebSocket) and /healthz only", http.StatusNotFound)
+			http.Error(w, "not found: this address serves chat connections (WebSocket), /healthz and /readyz only", http.StatusNotFound)
 		}
 	})
 }
