@@ -70,3 +70,11 @@ type Store interface {
 
 	Close() error
 }
+
+// ErrUnavailable is wrapped into every error of a store call that failed
+// because the database cannot serve now (unreachable, not answering within
+// the store's operation timeout, shutting down), as opposed to a refusal of
+// the request or a bug. It is a *chat.Error (ServiceUnavailableException, HTTP
+// 503), so the API and the chat handshake answer 503 and clients retry;
+// errors.Is(err, ErrUnavailable) tells it apart.
+var ErrUnavailable = chat.Unavailable("the service is temporarily unavailable; retry the request")
