@@ -100,7 +100,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 			if took > 5*time.Second {
 				t.Errorf("GetRoom answered after %v, want within 5s", took)
 			}
-			t.Logf("%s: GetRoom answered 503 after %v", fault.name, took.Round(time.Millisecond))
+			t.Logf("%s: GetRoom answered after %v", fault.name, took.Round(time.Millisecond))
 
 			start = time.Now()
 			_, err = b.client().CreateRoom(ctxT(t), &ivschat.CreateRoomInput{Name: aws.String("during-outage")})
@@ -109,7 +109,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 			if took > 5*time.Second {
 				t.Errorf("CreateRoom answered after %v, want within 5s", took)
 			}
-			t.Logf("%s: CreateRoom answered 503 after %v", fault.name, took.Round(time.Millisecond))
+			t.Logf("%s: CreateRoom answered after %v", fault.name, took.Round(time.Millisecond))
 
 			start = time.Now()
 			exchange(t, alice, bob, fault.name)
@@ -119,7 +119,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 			if status := handshakeStatus(t, a.URL, late); status != http.StatusServiceUnavailable {
 				t.Errorf("handshake during the outage: HTTP %d, want 503", status)
 			}
-			t.Logf("%s: a new handshake was refused with 503 after %v", fault.name, time.Since(start).Round(time.Millisecond))
+			t.Logf("%s: a new handshake was answered after %v", fault.name, time.Since(start).Round(time.Millisecond))
 			if n := metricValue(t, a, `ivschatd_messaging_handshakes_rejected_total{reason="room_lookup_failed"}`); n < 1 {
 				t.Errorf("refused handshakes counted: %v, want at least 1", n)
 			}
