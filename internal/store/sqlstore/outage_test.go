@@ -40,9 +40,11 @@ func TestUnavailablePostgres(t *testing.T) {
 	}{{"frozen", proxy.Freeze}, {"cut", proxy.Cut}} {
 		fault.apply()
 		for name, call := range map[string]func() error{
-			"GetRoom":    func() error { _, err := s.GetRoom(t.Context(), "r1"); return err },
-			"CreateRoom": func() error { return s.CreateRoom(t.Context(), &chat.Room{ID: "r2", CreateTime: now, UpdateTime: now}, 10) },
-			"Ping":       func() error { return s.Ping(t.Context()) },
+			"GetRoom": func() error { _, err := s.GetRoom(t.Context(), "r1"); return err },
+			"CreateRoom": func() error {
+				return s.CreateRoom(t.Context(), &chat.Room{ID: "r2", CreateTime: now, UpdateTime: now}, 10)
+			},
+			"Ping": func() error { return s.Ping(t.Context()) },
 		} {
 			start := time.Now()
 			err := call()
