@@ -1,6 +1,7 @@
-// Package store defines how control-plane state is kept. The embedded
-// implementation is store/sqlite; store/postgres serves clusters. Both must pass
-// the shared behaviour suite in store/storetest.
+// Package store defines how control-plane state is kept. The implementation
+// is store/sqlstore, one database/sql code base for the embedded SQLite
+// database (opened by store/sqlite) and for PostgreSQL, which serves clusters
+// (store/postgres); on both it must pass the behaviour suite in store/storetest.
 package store
 
 import (
