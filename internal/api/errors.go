@@ -17,6 +17,7 @@ var statusOf = map[chat.Code]int{
 	chat.CodeServiceQuotaExceeded:       http.StatusPaymentRequired,
 	chat.CodeThrottling:                 http.StatusTooManyRequests,
 	chat.CodeInternal:                   http.StatusInternalServerError,
+	chat.CodeServiceUnavailable:         http.StatusServiceUnavailable,
 	chat.CodeMissingAuthenticationToken: http.StatusForbidden,
 	chat.CodeIncompleteSignature:        http.StatusForbidden,
 	chat.CodeInvalidSignature:           http.StatusForbidden,
@@ -49,6 +50,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	status, ok := statusOf[ce.Code]
 	if !ok {
 		status = http.StatusInternalServerError
+	}
+	if status >= 500 && ce.Code != chat.CodeInternal {
+		// A typed server fault (the store unavailable) still carries its
+		// cause, which only the log may see.
+		h.log.ErrorContext(r.Context(), "request failed", "requestId", w.Header().Get(headerRequestID), "method", r.Method, "path", r.URL.Path, "code", ce.Code, "err", err)
 	}
 	body := errorBody{
 		Type:         string(ce.Code),

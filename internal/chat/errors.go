@@ -21,6 +21,12 @@ const (
 	CodeThrottling           Code = "ThrottlingException"
 	CodeInternal             Code = "InternalServerException"
 
+	// CodeServiceUnavailable is not in the ivschat model. It is what AWS
+	// services answer (HTTP 503) when a dependency is down for a while:
+	// every SDK retries a 503 with backoff, and unlike the modeled 500 it
+	// tells operators and clients "try again later", not "bug".
+	CodeServiceUnavailable Code = "ServiceUnavailableException"
+
 	// Authentication failures use the codes AWS itself answers with (HTTP 403);
 	// they are not in the ivschat model, so SDKs surface them as generic API
 	// errors carrying these codes, exactly as against AWS.
@@ -120,6 +126,12 @@ func Validation(fields ...FieldError) *Error {
 // unknown operation, ...).
 func BadRequest(reason, msg string) *Error {
 	return &Error{Code: CodeValidation, Message: msg, Reason: reason}
+}
+
+// Unavailable reports that the request could not be served now because a
+// dependency (the database) is unreachable; a retry later may succeed.
+func Unavailable(msg string) *Error {
+	return &Error{Code: CodeServiceUnavailable, Message: msg}
 }
 
 // AccessDenied refuses a request whose caller is not allowed to make it.

@@ -13,7 +13,7 @@
 //	401 Unauthorized          missing, malformed, forged or expired token, or a token already used
 //	404 Not Found             the token's room does not exist (deleted, also while the handshake ran)
 //	429 Too Many Requests     Options.MaxConnections connections are open
-//	503 Service Unavailable   the gateway is shutting down
+//	503 Service Unavailable   the gateway is shutting down, or the store cannot be reached to read the room
 //	500 Internal Server Error the room source, the token ledger or the broker failed
 //
 // Since a client only sees "socket error", every refusal is counted by reason

@@ -74,7 +74,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.log.Error("messaging: room lookup failed", "room", arn.ID, "err", err)
-		g.reject(w, r, rejectRoomLookupFailed, http.StatusInternalServerError, "room lookup failed", "room", arn.ID)
+		g.reject(w, r, rejectRoomLookupFailed, lookupStatus(err), "room lookup failed", "room", arn.ID)
 		return
 	}
 	// The quota is checked before the token is recorded as used, so a client
@@ -111,7 +111,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.reject(w, r, rejectRoomNotFound, http.StatusNotFound, "room not found: "+arn.ID, "room", arn.ID)
 		case errors.Is(err, errRoomLookup):
 			g.log.Error("messaging: room lookup failed", "room", arn.ID, "err", err)
-			g.reject(w, r, rejectRoomLookupFailed, http.StatusInternalServerError, "room lookup failed", "room", arn.ID)
+			g.reject(w, r, rejectRoomLookupFailed, lookupStatus(err), "room lookup failed", "room", arn.ID)
 		default:
 			g.log.Error("messaging: broker subscribe failed", "room", room.ID, "err", err)
 			g.reject(w, r, rejectSubscribeFailed, http.StatusInternalServerError, "room subscription failed", "room", arn.ID)
@@ -144,6 +144,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.stats.accepted.Add(1)
 	c.start(nc, ahead, claims.SessionExpiresAt)
+}
+
+// lookupStatus is the answer to a handshake whose room could not be read:
+// 503 when the store cannot serve now (its database unreachable), so that
+// clients and load balancers retry, else 500.
+func lookupStatus(err error) int {
+	if chat.ErrorCode(err) == chat.CodeServiceUnavailable {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 func newConn(g *Gateway, claims *token.Claims) *conn {

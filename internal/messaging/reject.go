@@ -24,7 +24,7 @@ const (
 	rejectTokenUsed                         // 401: tokens are single use
 	rejectRoomNotFound                      // 404: the room does not exist (deleted)
 	rejectQuota                             // 429: MaxConnections reached
-	rejectRoomLookupFailed                  // 500: the room source failed
+	rejectRoomLookupFailed                  // 503 (store unavailable) or 500: the room source failed
 	rejectLedgerFailed                      // 500: the token ledger failed
 	rejectSubscribeFailed                   // 500: the broker subscription failed
 	rejectUpgradeFailed                     // the WebSocket upgrade itself failed (bad headers, write error)

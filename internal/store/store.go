@@ -1,6 +1,7 @@
-// Package store defines how control-plane state is kept. The embedded
-// implementation is store/sqlite; store/postgres serves clusters. Both must pass
-// the shared behaviour suite in store/storetest.
+// Package store defines how control-plane state is kept. The implementation
+// is store/sqlstore, one database/sql code base for the embedded SQLite
+// database (opened by store/sqlite) and for PostgreSQL, which serves clusters
+// (store/postgres); on both it must pass the behaviour suite in store/storetest.
 package store
 
 import (
@@ -70,3 +71,11 @@ type Store interface {
 
 	Close() error
 }
+
+// ErrUnavailable is wrapped into every error of a store call that failed
+// because the database cannot serve now (unreachable, not answering within
+// the store's operation timeout, shutting down), as opposed to a refusal of
+// the request or a bug. It is a *chat.Error (ServiceUnavailableException, HTTP
+// 503), so the API and the chat handshake answer 503 and clients retry;
+// errors.Is(err, ErrUnavailable) tells it apart.
+var ErrUnavailable = chat.Unavailable("the service is temporarily unavailable; retry the request")

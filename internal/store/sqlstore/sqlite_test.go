@@ -1,10 +1,11 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,14 +19,14 @@ import (
 
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "ivschatd.db"))
+	s, err := OpenSQLite(filepath.Join(t.TempDir(), "ivschatd.db"))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	return s
 }
 
-func TestStore(t *testing.T) {
+func TestStoreSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
@@ -61,7 +62,7 @@ func TestSettings(t *testing.T) {
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "ivschatd.db")
-	s, err := Open(path)
+	s, err := OpenSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = Open(path)
+	s, err = OpenSQLite(path)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -118,7 +119,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ivschatd.db")
 	var stores [2]*Store
 	for i := range stores {
-		s, err := Open(path)
+		s, err := OpenSQLite(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +180,7 @@ func versions(t *testing.T, db *sql.DB) []int {
 }
 
 func TestMigrationsEmbedded(t *testing.T) {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := loadMigrations(migrationFiles, sqliteDialect.migrationDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestMigrationsEmbedded(t *testing.T) {
 
 func TestMigrationsRefuseNewerDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ivschatd.db")
-	s, err := Open(path)
+	s, err := OpenSQLite(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestMigrationsRefuseNewerDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err = Open(path)
+	_, err = OpenSQLite(path)
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open of a newer database: %v, want ErrSchemaTooNew", err)
 	}
@@ -218,24 +219,24 @@ func TestMigrate(t *testing.T) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	v1 := migration{Version: 1, Name: "0001_a.sql", SQL: "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"}
-	v2 := migration{Version: 2, Name: "0002_b.sql", SQL: "CREATE TABLE b (y INTEGER); INSERT INTO a VALUES (2);"}
-	bad := migration{Version: 3, Name: "0003_bad.sql", SQL: "CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1);"}
+	v1 := Migration{Version: 1, Name: "0001_a.sql", SQL: "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"}
+	v2 := Migration{Version: 2, Name: "0002_b.sql", SQL: "CREATE TABLE b (y INTEGER); INSERT INTO a VALUES (2);"}
+	bad := Migration{Version: 3, Name: "0003_bad.sql", SQL: "CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1);"}
 
-	if err := migrate(ctx, db, []migration{v1}); err != nil {
+	if err := migrate(ctx, &sqliteDialect, db, []Migration{v1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, db, []migration{v1, v2}); err != nil {
+	if err := migrate(ctx, &sqliteDialect, db, []Migration{v1, v2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, db, []migration{v1, v2}); err != nil { // idempotent
+	if err := migrate(ctx, &sqliteDialect, db, []Migration{v1, v2}); err != nil { // idempotent
 		t.Fatal(err)
 	}
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM a").Scan(&n); err != nil || n != 2 {
 		t.Errorf("rows in a = %d, %v; want 2 (each migration applied once)", n, err)
 	}
-	if err := migrate(ctx, db, []migration{v1, v2, bad}); err == nil || !strings.Contains(err.Error(), "0003_bad.sql") {
+	if err := migrate(ctx, &sqliteDialect, db, []Migration{v1, v2, bad}); err == nil || !strings.Contains(err.Error(), "0003_bad.sql") {
 		t.Fatalf("failing migration: %v, want an error naming it", err)
 	}
 	if got := versions(t, db); fmt.Sprint(got) != "[1 2]" {
@@ -244,7 +245,7 @@ func TestMigrate(t *testing.T) {
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'c'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("a failed migration left table c behind (%d, %v)", n, err)
 	}
-	if err := migrate(ctx, db, []migration{v1}); !errors.Is(err, ErrSchemaTooNew) {
+	if err := migrate(ctx, &sqliteDialect, db, []Migration{v1}); !errors.Is(err, ErrSchemaTooNew) {
 		t.Errorf("migrate with fewer migrations than applied: %v, want ErrSchemaTooNew", err)
 	}
 }
@@ -254,7 +255,7 @@ func TestLoadMigrations(t *testing.T) {
 	ms, err := loadMigrations(fstest.MapFS{
 		"migrations/0002_second.sql": file("B"),
 		"migrations/0001_first.sql":  file("A"),
-	})
+	}, "migrations")
 	if err != nil || len(ms) != 2 || ms[0].SQL != "A" || ms[1].Version != 2 {
 		t.Errorf("loadMigrations = %+v, %v", ms, err)
 	}
@@ -263,7 +264,7 @@ func TestLoadMigrations(t *testing.T) {
 		"badname": {"migrations/first.sql": file("")},
 		"empty":   {},
 	} {
-		if _, err := loadMigrations(fsys); err == nil {
+		if _, err := loadMigrations(fsys, "migrations"); err == nil {
 			t.Errorf("%s: loadMigrations succeeded, want an error", name)
 		}
 	}
@@ -271,7 +272,7 @@ func TestLoadMigrations(t *testing.T) {
 
 func TestOpenRejectsBadPaths(t *testing.T) {
 	for _, p := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
-		if s, err := Open(p); err == nil {
+		if s, err := OpenSQLite(p); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded, want an error", p)
 		}
@@ -304,9 +305,9 @@ func benchStore(b *testing.B) (*Store, []string) {
 	return s, ids
 }
 
-func BenchmarkGetRoom(b *testing.B) {
+func BenchmarkGetRoomSQLite(b *testing.B) {
 	s, ids := benchStore(b)
-	ctx := context.Background()
+	ctx := benchCtx(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
@@ -320,7 +321,7 @@ func BenchmarkGetRoom(b *testing.B) {
 	})
 }
 
-func BenchmarkListRooms100(b *testing.B) {
+func BenchmarkListRooms100SQLite(b *testing.B) {
 	s, _ := benchStore(b)
 	ctx := context.Background()
 	for b.Loop() {
@@ -331,7 +332,7 @@ func BenchmarkListRooms100(b *testing.B) {
 	}
 }
 
-func BenchmarkCreateRoom(b *testing.B) {
+func BenchmarkCreateRoomSQLite(b *testing.B) {
 	s := openTemp(b)
 	defer s.Close()
 	ctx := context.Background()
@@ -342,4 +343,17 @@ func BenchmarkCreateRoom(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchCtx is the context of a benchmark's calls: context.Background(), or
+// with BENCH_REQCTX set a cancellable one, as an HTTP request's is. The
+// distinction matters: database/sql and both drivers watch a cancellable
+// context with a goroutine per query, so the background figure is the floor.
+func benchCtx(b *testing.B) context.Context {
+	if os.Getenv("BENCH_REQCTX") == "" {
+		return context.Background()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	return ctx
 }

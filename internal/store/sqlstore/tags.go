@@ -1,6 +1,4 @@
-// Package storeutil holds the logic the SQL stores share, so that the two
-// backends cannot drift apart on the details of the error contract.
-package storeutil
+package sqlstore
 
 import (
 	"encoding/json"
@@ -10,10 +8,10 @@ import (
 	"github.com/ivschatd/ivschatd/internal/chat"
 )
 
-// MergeTags returns cur with add merged in, or the documented validation error
+// mergeTags returns cur with add merged in, or the documented validation error
 // when the result would hold more than chat.MaxTagsPerResource tags. cur is not
 // modified, so a refused merge leaves the caller's state untouched.
-func MergeTags(cur, add map[string]string) (map[string]string, error) {
+func mergeTags(cur, add map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(cur)+len(add))
 	maps.Copy(out, cur)
 	maps.Copy(out, add)
@@ -26,8 +24,8 @@ func MergeTags(cur, add map[string]string) (map[string]string, error) {
 	return out, nil
 }
 
-// RemoveTags returns cur without keys; absent keys are ignored.
-func RemoveTags(cur map[string]string, keys []string) map[string]string {
+// removeTags returns cur without keys; absent keys are ignored.
+func removeTags(cur map[string]string, keys []string) map[string]string {
 	out := maps.Clone(cur)
 	if out == nil {
 		out = map[string]string{}
@@ -38,9 +36,9 @@ func RemoveTags(cur map[string]string, keys []string) map[string]string {
 	return out
 }
 
-// EncodeTags is the JSON form of tags stored in both databases. A nil map is
+// encodeTags is the JSON form of tags stored in both databases. A nil map is
 // stored as {} so that decoding never yields nil.
-func EncodeTags(tags map[string]string) ([]byte, error) {
+func encodeTags(tags map[string]string) ([]byte, error) {
 	if tags == nil {
 		return []byte("{}"), nil
 	}
@@ -51,8 +49,8 @@ func EncodeTags(tags map[string]string) ([]byte, error) {
 	return b, nil
 }
 
-// DecodeTags is the inverse of EncodeTags; it never returns a nil map.
-func DecodeTags(b []byte) (map[string]string, error) {
+// decodeTags is the inverse of encodeTags; it never returns a nil map.
+func decodeTags(b []byte) (map[string]string, error) {
 	tags := map[string]string{}
 	if len(b) == 0 {
 		return tags, nil
@@ -66,10 +64,10 @@ func DecodeTags(b []byte) (map[string]string, error) {
 	return tags, nil
 }
 
-// FirstMissing returns the first of want (in the caller's order) that is not in
+// firstMissing returns the first of want (in the caller's order) that is not in
 // have, and whether there is one. Stores use it to name the missing logging
 // configuration the way the client listed it.
-func FirstMissing(want []string, have map[string]bool) (string, bool) {
+func firstMissing(want []string, have map[string]bool) (string, bool) {
 	for _, id := range want {
 		if !have[id] {
 			return id, true

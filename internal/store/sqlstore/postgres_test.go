@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/chat"
 	"github.com/ivschatd/ivschatd/internal/store"
-	"github.com/ivschatd/ivschatd/internal/store/internal/storeutil"
 	"github.com/ivschatd/ivschatd/internal/store/storetest"
 )
 
@@ -61,31 +60,31 @@ func testURL(t testing.TB) string {
 	return u.String()
 }
 
-func openTest(t testing.TB) *Store {
+func openPostgres(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), testURL(t))
+	s, err := OpenPostgres(context.Background(), testURL(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	return s
 }
 
-func TestStore(t *testing.T) {
+func TestStorePostgres(t *testing.T) {
 	if os.Getenv(urlEnv) == "" {
 		// One skip for the suite instead of one per subtest.
 		t.Skip(urlEnv + " not set; skipping PostgreSQL store tests")
 	}
-	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openPostgres(t) })
 }
 
 // TestTwoNodes runs the quota and reference races against two Stores (two
 // pools, as two nodes would have) on one schema.
-func TestTwoNodes(t *testing.T) {
+func TestTwoNodesPostgres(t *testing.T) {
 	u := testURL(t)
 	ctx := t.Context()
 	var nodes [2]*Store
 	for i := range nodes {
-		s, err := Open(ctx, u)
+		s, err := OpenPostgres(ctx, u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,14 +125,14 @@ func TestTwoNodes(t *testing.T) {
 
 // TestConcurrentMigrations starts several nodes on an empty schema at once;
 // the advisory lock must let exactly one create the tables.
-func TestConcurrentMigrations(t *testing.T) {
+func TestConcurrentMigrationsPostgres(t *testing.T) {
 	u := testURL(t)
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
 	for i := range errs {
 		wg.Go(func() {
-			s, err := Open(ctx, u)
+			s, err := OpenPostgres(ctx, u)
 			if err == nil {
 				s.Close()
 			}
@@ -148,48 +147,48 @@ func TestConcurrentMigrations(t *testing.T) {
 	}
 }
 
-func TestMigrations(t *testing.T) {
+func TestMigrationsPostgres(t *testing.T) {
 	u := testURL(t)
 	ctx := t.Context()
-	s, err := Open(ctx, u)
+	s, err := OpenPostgres(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := storeutil.LoadMigrations(migrationFiles, "migrations")
+	ms, err := loadMigrations(migrationFiles, postgresDialect.migrationDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cur int
-	if err := s.pool.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&cur); err != nil || cur != len(ms) {
+	if err := s.w.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&cur); err != nil || cur != len(ms) {
 		t.Fatalf("schema version = %d, %v; want %d", cur, err, len(ms))
 	}
 
 	// Fake later migrations: each applied once, a failing one not at all.
-	v2 := storeutil.Migration{Version: len(ms) + 1, Name: "x_add.sql", SQL: "CREATE TABLE extra (x integer); INSERT INTO extra VALUES (1);"}
-	bad := storeutil.Migration{Version: len(ms) + 2, Name: "x_bad.sql", SQL: "CREATE TABLE extra2 (x integer); INSERT INTO nowhere VALUES (1);"}
-	more := append(append([]storeutil.Migration{}, ms...), v2)
+	v2 := Migration{Version: len(ms) + 1, Name: "x_add.sql", SQL: "CREATE TABLE extra (x integer); INSERT INTO extra VALUES (1);"}
+	bad := Migration{Version: len(ms) + 2, Name: "x_bad.sql", SQL: "CREATE TABLE extra2 (x integer); INSERT INTO nowhere VALUES (1);"}
+	more := append(append([]Migration{}, ms...), v2)
 	for range 2 {
-		if err := migrate(ctx, s.pool, more); err != nil {
+		if err := migrate(ctx, &postgresDialect, s.w, more); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM extra").Scan(&n); err != nil || n != 1 {
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM extra").Scan(&n); err != nil || n != 1 {
 		t.Errorf("rows in extra = %d, %v; want 1", n, err)
 	}
-	if err := migrate(ctx, s.pool, append(more, bad)); err == nil || !strings.Contains(err.Error(), "x_bad.sql") {
+	if err := migrate(ctx, &postgresDialect, s.w, append(more, bad)); err == nil || !strings.Contains(err.Error(), "x_bad.sql") {
 		t.Errorf("failing migration: %v, want an error naming it", err)
 	}
-	if err := s.pool.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&cur); err != nil || cur != v2.Version {
+	if err := s.w.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&cur); err != nil || cur != v2.Version {
 		t.Errorf("version after a failed migration = %d, %v; want %d", cur, err, v2.Version)
 	}
-	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'extra2'").Scan(&n); err != nil || n != 0 {
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'extra2'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("a failed migration left table extra2 behind (%d, %v)", n, err)
 	}
 	s.Close()
 
 	// The schema is now newer than the embedded migrations: refuse it.
-	_, err = Open(ctx, u)
+	_, err = OpenPostgres(ctx, u)
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("Open of a newer schema: %v, want ErrSchemaTooNew", err)
 	}
@@ -198,8 +197,8 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
-func TestOpenBadURL(t *testing.T) {
-	_, err := Open(t.Context(), "postgres://user:secret@127.0.0.1:1/x?sslmode=bogus")
+func TestOpenBadURLPostgres(t *testing.T) {
+	_, err := OpenPostgres(t.Context(), "postgres://user:secret@127.0.0.1:1/x?sslmode=bogus")
 	if err == nil {
 		t.Fatal("Open with a bad URL succeeded")
 	}
@@ -208,10 +207,10 @@ func TestOpenBadURL(t *testing.T) {
 	}
 }
 
-func BenchmarkGetRoom(b *testing.B) {
-	s := openTest(b)
+func BenchmarkGetRoomPostgres(b *testing.B) {
+	s := openPostgres(b)
 	defer s.Close()
-	ctx := context.Background()
+	ctx := benchCtx(b)
 	now := chat.Now()
 	lc := &chat.LoggingConfiguration{ID: chat.NewID(), CreateTime: now, UpdateTime: now, State: chat.StateActive}
 	if err := s.CreateLoggingConfiguration(ctx, lc, 10); err != nil {
