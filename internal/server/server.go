@@ -29,6 +29,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chatlog"
 	"github.com/ivschatd/ivschatd/internal/config"
+	"github.com/ivschatd/ivschatd/internal/connquota"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/metrics"
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
@@ -59,6 +60,7 @@ type Server struct {
 	// redis serves the token ledger and the rate limiter (the broker has its
 	// own connections for pub/sub); nil unless cluster mode.
 	redis    *redis.Client
+	quota    *connquota.Redis // the cluster's connection quota; nil unless cluster mode
 	chatlog  *chatlog.Pipeline
 	metrics  *metrics.Registry
 	handler  http.Handler
@@ -301,6 +303,12 @@ func (s *Server) connectCluster(ctx context.Context) error {
 	if s.redis, err = redisconn.Open(ctx, s.cfg.RedisURL); err != nil {
 		return settingError("--redis-url", err)
 	}
+	s.quota, err = connquota.NewRedis(ctx, s.redis, connquota.Options{
+		Prefix: s.cfg.RedisPrefix, Limit: s.cfg.MaxConnections, Logger: s.log.With("component", "connquota"),
+	})
+	if err != nil {
+		return settingError("--redis-url", err)
+	}
 	return nil
 }
 
@@ -312,13 +320,17 @@ func (s *Server) useCluster(opts *messaging.Options) {
 	// Room and moderation rates shared by all nodes (messaging falls back
 	// to each node's own buckets while Redis fails).
 	opts.RoomLimiter = ratelimit.NewRedis(s.redis, s.cfg.RedisPrefix)
+	// --max-connections is the cluster's (messaging falls back to this
+	// node's share of it while Redis fails).
+	opts.Quota = s.quota
+	s.metrics.Register(metrics.ConnQuota(s.quota.Stats))
 	if s.cfg.PostgresURL == "" {
 		s.log.Warn("cluster mode with SQLite: rooms live in this node's data dir only; use --postgres-url so every node sees them")
 	}
 	if len(s.cfg.TokenKeys) == 0 {
 		s.log.Warn("cluster mode without --token-keys: this node's key ring file seals chat tokens that other nodes cannot open")
 	}
-	s.log.Info("cluster mode: Redis broker, token ledger and room rate limits", "prefix", s.cfg.RedisPrefix)
+	s.log.Info("cluster mode: Redis broker, token ledger, room rate limits and connection quota", "prefix", s.cfg.RedisPrefix)
 }
 
 // writeCoalesce maps the config's "0 = write at once" to the gateway's
@@ -650,6 +662,14 @@ func (s *Server) close() error {
 			errs = append(errs, fmt.Errorf("redis broker: %w", err))
 		}
 		s.broker = nil
+	}
+	if s.quota != nil {
+		// After the gateway's last connection ended: the node's slots are
+		// free for the others at once, not after the lease's TTL.
+		if err := s.quota.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.quota = nil
 	}
 	if s.redis != nil {
 		if err := s.redis.Close(); err != nil {
