@@ -122,8 +122,9 @@ func TestClusterTwoNodes(t *testing.T) {
 // startCluster runs two nodes on one fresh PostgreSQL schema and one Redis
 // key prefix, sharing a token key ring, as the README's cluster mode says.
 // redisURL "" takes IVSCHATD_TEST_REDIS_URL (a test may pass its own Redis).
-// The test is skipped unless PostgreSQL and Redis are configured.
-func startCluster(t *testing.T, redisURL string) (a, b *testServer) {
+// The test is skipped unless PostgreSQL and Redis are configured. edit, if
+// given, adjusts each node's config last (node 0 is a, 1 is b).
+func startCluster(t *testing.T, redisURL string, edit ...func(node int, c *config.Config)) (a, b *testServer) {
 	t.Helper()
 	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
 	if redisURL == "" {
@@ -140,15 +141,18 @@ func startCluster(t *testing.T, redisURL string) (a, b *testServer) {
 	var rb [6]byte
 	rand.Read(rb[:])
 	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
-	node := func() *testServer {
+	node := func(i int) *testServer {
 		return startServer(t, "", func(c *config.Config) {
 			c.PostgresURL = withSearchPath(pgURL, schema)
 			c.TokenKeys = []string{key.SecretString()}
 			c.RedisURL = redisURL
 			c.RedisPrefix = prefix
+			for _, e := range edit {
+				e(i, c)
+			}
 		})
 	}
-	return node(), node()
+	return node(0), node(1)
 }
 
 func toCaps(caps []string) []types.ChatTokenCapability {
