@@ -17,6 +17,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/connquota"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/review"
+	"github.com/ivschatd/ivschatd/internal/tokenledger"
 )
 
 const namespace = "ivschatd"
@@ -96,6 +97,13 @@ func ConnQuota(stats func() connquota.Stats) prometheus.Collector {
 		gauge("connquota_degraded", "1 while Redis fails and this node admits up to its share of --max-connections, else 0.", func(s connquota.Stats) float64 { return b(s.Degraded) }),
 		gauge("connquota_cluster_connections", "Connections of the whole cluster, as last seen in Redis.", func(s connquota.Stats) float64 { return float64(s.ClusterTotal) }),
 		gauge("connquota_live_nodes", "Nodes with a live quota lease, as last seen in Redis.", func(s connquota.Stats) float64 { return float64(s.LiveNodes) }),
+	})
+}
+
+// TokenLedger reads the single-node token ledger's counters.
+func TokenLedger(stats func() tokenledger.SQLiteStats) prometheus.Collector {
+	return newStatsCollector(stats, []statMetric[tokenledger.SQLiteStats]{
+		counter("tokenledger_maintenance_failures_total", "Failed checkpoints and prunes of the used-token ledger file (used-tokens.db).", func(s tokenledger.SQLiteStats) float64 { return float64(s.MaintenanceFailures) }),
 	})
 }
 

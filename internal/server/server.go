@@ -46,7 +46,10 @@ import (
 // File names in the data dir.
 const (
 	databaseFile = "ivschatd.db"
-	keyringFile  = "chat-token-keys.json"
+	// ledgerFile holds the used chat tokens of a single node (cluster mode
+	// keeps them in Redis).
+	ledgerFile  = "used-tokens.db"
+	keyringFile = "chat-token-keys.json"
 )
 
 // Server is a running ivschatd.
@@ -60,7 +63,8 @@ type Server struct {
 	// redis serves the token ledger and the rate limiter (the broker has its
 	// own connections for pub/sub); nil unless cluster mode.
 	redis    *redis.Client
-	quota    *connquota.Redis // the cluster's connection quota; nil unless cluster mode
+	quota    *connquota.Redis    // the cluster's connection quota; nil unless cluster mode
+	ledger   *tokenledger.SQLite // used tokens of a single node; nil in cluster mode
 	chatlog  *chatlog.Pipeline
 	metrics  *metrics.Registry
 	handler  http.Handler
@@ -157,6 +161,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	}
 	if s.broker != nil {
 		s.useCluster(&opts)
+	} else {
+		path := filepath.Join(cfg.DataDir, ledgerFile)
+		if s.ledger, err = tokenledger.OpenSQLite(ctx, path, log.With("component", "tokenledger")); err != nil {
+			return nil, settingError("--data-dir", err)
+		}
+		opts.Ledger = s.ledger
+		s.metrics.Register(metrics.TokenLedger(s.ledger.Stats))
 	}
 	if s.gateway, err = messaging.NewGateway(opts); err != nil {
 		return nil, err
@@ -678,6 +689,12 @@ func (s *Server) close() error {
 			errs = append(errs, fmt.Errorf("redis: %w", err))
 		}
 		s.redis = nil
+	}
+	if s.ledger != nil {
+		if err := s.ledger.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.ledger = nil
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
