@@ -285,9 +285,12 @@ func (q *Redis) Release() {
 	}
 }
 
-// run runs one of the list-returning scripts within the call timeout.
+// run runs one of the list-returning scripts within the call timeout. A
+// client that hangs up during its handshake cancels ctx; that must not pass
+// for a Redis failure (and switch the node to its share), so only ctx's
+// values are kept.
 func (q *Redis) run(ctx context.Context, s *redis.Script, args ...any) ([]int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.timeout)
 	defer cancel()
 	return s.Run(ctx, q.client, q.keys, args...).Int64Slice()
 }
