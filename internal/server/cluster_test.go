@@ -124,7 +124,7 @@ func TestClusterTwoNodes(t *testing.T) {
 // redisURL "" takes IVSCHATD_TEST_REDIS_URL (a test may pass its own Redis).
 // The test is skipped unless PostgreSQL and Redis are configured. edit, if
 // given, adjusts each node's config last (node 0 is a, 1 is b).
-func startCluster(t *testing.T, redisURL string, edit ...func(node int, c *config.Config)) (a, b *testServer) {
+func startCluster(t testing.TB, redisURL string, edit ...func(node int, c *config.Config)) (a, b *testServer) {
 	t.Helper()
 	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
 	if redisURL == "" {
