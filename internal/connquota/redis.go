@@ -231,15 +231,14 @@ func (q *Redis) Acquire(ctx context.Context) bool {
 			return q.acquireShare()
 		}
 		status, total, live := res[0], res[1], res[2]
-		q.live.Store(max(live, 1))
 		if status != 1 {
 			q.held.Add(-1)
-		} else {
-			q.total.Store(total)
 		}
 		q.mu.RUnlock()
+		q.live.Store(max(live, 1))
 		switch status {
 		case 1:
+			q.total.Store(total)
 			return true
 		case 0:
 			q.total.Store(total)
