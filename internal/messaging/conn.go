@@ -622,7 +622,7 @@ func (c *conn) teardown() {
 		c.sessionTimer.Stop()
 	}
 	c.g.detach(c)
-	c.g.active.Add(-1)
+	c.g.releaseSlot()
 	c.g.readers.Done()
 }
 

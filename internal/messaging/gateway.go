@@ -13,6 +13,7 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chat"
+	"github.com/ivschatd/ivschatd/internal/connquota"
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
 	"github.com/ivschatd/ivschatd/internal/review"
 	"github.com/ivschatd/ivschatd/internal/throttle"
@@ -69,6 +70,11 @@ type Options struct {
 	// MaxConnections is the concurrent-connection quota across all rooms
 	// (default 50000, the real service's account quota).
 	MaxConnections int
+	// Quota holds the concurrent-connection slots. Default: a
+	// connquota.Local of MaxConnections, this node's connections only;
+	// cluster mode passes a connquota.Redis so that MaxConnections is the
+	// cluster's. MaxConnections is then only reported in refusals.
+	Quota ConnectionQuota
 
 	// MaxPendingBytes is how many bytes of room broadcasts a connection may
 	// leave untaken — offered to it by an earlier flush, not yet accepted by
@@ -203,13 +209,15 @@ type Gateway struct {
 	broker    broker.Broker
 	ownBroker bool
 	ledger    Ledger
+	quota     ConnectionQuota
 
 	// ctx is the context of requests made on behalf of clients (broker
 	// publishes); Shutdown cancels it last.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// active counts open connections plus handshakes that reserved a slot.
+	// active counts this node's open connections plus handshakes that hold
+	// a quota slot.
 	active atomic.Int64
 
 	mu      sync.Mutex // guards rooms and closing
@@ -251,6 +259,18 @@ type counters struct {
 	idle          atomic.Uint64
 	published     atomic.Uint64
 	errorsSent    atomic.Uint64
+}
+
+// ConnectionQuota holds the slots of Options.MaxConnections. The gateway
+// calls Acquire once per handshake that passed the token and room checks
+// (false: refused with 429), and Release exactly once for every slot
+// granted, when the handshake is refused later or the connection ends.
+// Acquire is on the handshake's path: it may take a Redis round trip, no
+// more. An implementation that cannot reach its backend decides by itself
+// (connquota.Redis falls back to the node's share) rather than failing.
+type ConnectionQuota interface {
+	Acquire(ctx context.Context) bool
+	Release()
 }
 
 // Recorder keeps a durable log of the frames rooms receive.
@@ -314,10 +334,21 @@ func NewGateway(opts Options) (*Gateway, error) {
 	if g.ledger == nil {
 		g.ledger = NewMemoryLedger()
 	}
+	g.quota = opts.Quota
+	if g.quota == nil {
+		g.quota = connquota.NewLocal(opts.MaxConnections)
+	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.sweepers.Add(1)
 	go g.pingLoop()
 	return g, nil
+}
+
+// releaseSlot gives back the quota slot of a handshake refused after
+// Acquire or of a connection that ended.
+func (g *Gateway) releaseSlot() {
+	g.active.Add(-1)
+	g.quota.Release()
 }
 
 // Stats returns the gateway's counters.

@@ -79,14 +79,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The quota is checked before the token is recorded as used, so a client
 	// refused for the quota may retry with the same token.
-	if g.active.Add(1) > int64(g.opts.MaxConnections) {
-		g.active.Add(-1)
+	if !g.quota.Acquire(ctx) {
 		g.reject(w, r, rejectQuota, http.StatusTooManyRequests, "too many connections: the quota is exceeded", "room", arn.ID, "limit", g.opts.MaxConnections)
 		return
 	}
+	// From here on every path gives the slot back exactly once: the
+	// refusals below through releaseSlot, a connection that registered
+	// through its teardown.
+	g.active.Add(1)
 	first, err := g.ledger.Use(ctx, claims.ID, claims.TokenExpiresAt)
 	if err != nil || !first {
-		g.active.Add(-1)
+		g.releaseSlot()
 		if err != nil {
 			g.log.Error("messaging: token ledger failed", "err", err)
 			g.reject(w, r, rejectLedgerFailed, http.StatusInternalServerError, "token check failed", "room", arn.ID)
@@ -103,7 +106,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := newConn(g, &claims)
 	c.ip = clientIP(r, g.opts.TrustedProxies)
 	if err := g.register(ctx, c, room, claims.RoomARN); err != nil {
-		g.active.Add(-1)
+		g.releaseSlot()
 		switch {
 		case errors.Is(err, errClosing):
 			g.reject(w, r, rejectShuttingDown, http.StatusServiceUnavailable, "server is shutting down")

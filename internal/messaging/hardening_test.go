@@ -92,7 +92,9 @@ func TestSlowConsumerDuringHandshake(t *testing.T) {
 	if err := e.g.register(t.Context(), c, rm, claims.RoomARN); err != nil {
 		t.Fatal(err)
 	}
-	e.g.active.Add(1) // as ServeHTTP counts a registered connection
+	// As ServeHTTP holds a slot for a registered connection.
+	e.g.quota.Acquire(t.Context())
+	e.g.active.Add(1)
 	c.slowConsumer()
 	c.enqueue(pingFrame)
 	e.g.SendEvent(t.Context(), "room1", "while-handshaking", nil)

@@ -113,6 +113,17 @@ func (l *MemoryLedger) Use(_ context.Context, tokenID string, expires time.Time)
 	return true, nil
 }
 
+// Forget drops tokenID's entry, as if it had never been used: a durable
+// ledger that keeps this one in front calls it when it could not record a
+// Use, so that the token is not refused later for a connection that never
+// opened.
+func (l *MemoryLedger) Forget(tokenID string) {
+	key := keyOf(tokenID)
+	l.mu.Lock()
+	delete(l.used, key) // its expiry bucket's reference is skipped by forget
+	l.mu.Unlock()
+}
+
 // forget deletes up to ledgerForgetPerUse entries that expired before now,
 // from the earliest expiry second on. A second is only visited once it has
 // entirely passed, so every entry filed under it has expired unless its ID was

@@ -15,8 +15,10 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chatlog"
+	"github.com/ivschatd/ivschatd/internal/connquota"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/review"
+	"github.com/ivschatd/ivschatd/internal/tokenledger"
 )
 
 const namespace = "ivschatd"
@@ -81,6 +83,29 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		counter("messaging_frames_not_recorded_total", "MESSAGE and EVENT frames refused because the room's chat log could not record them (the sender got an error; nobody received them).", func(s messaging.Stats) float64 { return float64(s.RecordFailures) }),
 		counter("messaging_room_changes_not_propagated_total", "Room updates and deletions, and logging-configuration announcements, that the broker did not take: other nodes apply them only when they next read the store.", func(s messaging.Stats) float64 { return float64(s.ChangesNotPropagated) }),
 		counter("messaging_shared_limiter_failures_total", "Shared (Redis) rate-limiter calls that failed; this node's own buckets decided.", func(s messaging.Stats) float64 { return float64(s.LimiterFailures) }),
+	})
+}
+
+// ConnQuota reads the cluster connection quota's state (cluster mode only).
+func ConnQuota(stats func() connquota.Stats) prometheus.Collector {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return newStatsCollector(stats, []statMetric[connquota.Stats]{
+		counter("connquota_redis_failures_total", "Redis calls of the cluster connection quota that failed; the node admitted up to its share of --max-connections meanwhile.", func(s connquota.Stats) float64 { return float64(s.Failures) }),
+		gauge("connquota_degraded", "1 while Redis fails and this node admits up to its share of --max-connections, else 0.", func(s connquota.Stats) float64 { return b(s.Degraded) }),
+		gauge("connquota_cluster_connections", "Connections of the whole cluster, as last seen in Redis.", func(s connquota.Stats) float64 { return float64(s.ClusterTotal) }),
+		gauge("connquota_live_nodes", "Nodes with a live quota lease, as last seen in Redis.", func(s connquota.Stats) float64 { return float64(s.LiveNodes) }),
+	})
+}
+
+// TokenLedger reads the single-node token ledger's counters.
+func TokenLedger(stats func() tokenledger.SQLiteStats) prometheus.Collector {
+	return newStatsCollector(stats, []statMetric[tokenledger.SQLiteStats]{
+		counter("tokenledger_maintenance_failures_total", "Failed checkpoints and prunes of the used-token ledger file (used-tokens.db).", func(s tokenledger.SQLiteStats) float64 { return float64(s.MaintenanceFailures) }),
 	})
 }
 

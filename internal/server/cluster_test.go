@@ -122,16 +122,24 @@ func TestClusterTwoNodes(t *testing.T) {
 // startCluster runs two nodes on one fresh PostgreSQL schema and one Redis
 // key prefix, sharing a token key ring, as the README's cluster mode says.
 // redisURL "" takes IVSCHATD_TEST_REDIS_URL (a test may pass its own Redis).
-// The test is skipped unless PostgreSQL and Redis are configured.
-func startCluster(t *testing.T, redisURL string) (a, b *testServer) {
+// The test is skipped unless PostgreSQL and Redis are configured. edit, if
+// given, adjusts each node's config last (node 0 is a, 1 is b).
+func startCluster(t testing.TB, redisURL string, edit ...func(node int, c *config.Config)) (a, b *testServer) {
 	t.Helper()
-	nodes := startNodes(t, redisURL, nil, nil)
+	perNode := func(i int) func(*config.Config) {
+		return func(c *config.Config) {
+			for _, e := range edit {
+				e(i, c)
+			}
+		}
+	}
+	nodes := startNodes(t, redisURL, perNode(0), perNode(1))
 	return nodes[0], nodes[1]
 }
 
 // startNodes is startCluster with one node per edit (nil: no change), each
 // edit applied to its node's config after the cluster settings.
-func startNodes(t *testing.T, redisURL string, edits ...func(*config.Config)) []*testServer {
+func startNodes(t testing.TB, redisURL string, edits ...func(*config.Config)) []*testServer {
 	t.Helper()
 	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
 	if redisURL == "" {

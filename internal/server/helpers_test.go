@@ -31,7 +31,7 @@ func mustRequest(t *testing.T, method, url, body string) *http.Request {
 
 // dialChat opens a WebSocket chat connection with token and checks that the
 // token is echoed as the sub-protocol.
-func dialChat(t *testing.T, serverURL, tok string) net.Conn {
+func dialChat(t testing.TB, serverURL, tok string) net.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -47,7 +47,7 @@ func dialChat(t *testing.T, serverURL, tok string) net.Conn {
 
 // freshSchema creates a schema with a random name for one test and drops it
 // afterwards, so concurrent test runs on one database don't collide.
-func freshSchema(t *testing.T, dbURL string) string {
+func freshSchema(t testing.TB, dbURL string) string {
 	t.Helper()
 	var b [6]byte
 	rand.Read(b[:])

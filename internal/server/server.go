@@ -29,6 +29,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chatlog"
 	"github.com/ivschatd/ivschatd/internal/config"
+	"github.com/ivschatd/ivschatd/internal/connquota"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/metrics"
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
@@ -45,7 +46,10 @@ import (
 // File names in the data dir.
 const (
 	databaseFile = "ivschatd.db"
-	keyringFile  = "chat-token-keys.json"
+	// ledgerFile holds the used chat tokens of a single node (cluster mode
+	// keeps them in Redis).
+	ledgerFile  = "used-tokens.db"
+	keyringFile = "chat-token-keys.json"
 )
 
 // Server is a running ivschatd.
@@ -59,6 +63,8 @@ type Server struct {
 	// redis serves the token ledger and the rate limiter (the broker has its
 	// own connections for pub/sub); nil unless cluster mode.
 	redis   *redis.Client
+	quota   *connquota.Redis    // the cluster's connection quota; nil unless cluster mode
+	ledger  *tokenledger.SQLite // used tokens of a single node; nil in cluster mode
 	chatlog *chatlog.Pipeline
 	metrics *metrics.Registry
 	handler http.Handler
@@ -162,6 +168,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	if s.broker != nil {
 		s.useCluster(&opts)
 		s.metrics.Register(metrics.Broker(s.broker.Stats))
+	} else {
+		path := filepath.Join(cfg.DataDir, ledgerFile)
+		if s.ledger, err = tokenledger.OpenSQLite(ctx, path, log.With("component", "tokenledger")); err != nil {
+			return nil, settingError("--data-dir", err)
+		}
+		opts.Ledger = s.ledger
+		s.metrics.Register(metrics.TokenLedger(s.ledger.Stats))
 	}
 	if s.gateway, err = messaging.NewGateway(opts); err != nil {
 		return nil, err
@@ -310,6 +323,12 @@ func (s *Server) connectCluster(ctx context.Context) error {
 	if s.redis, err = redisconn.Open(ctx, s.cfg.RedisURL); err != nil {
 		return settingError("--redis-url", err)
 	}
+	s.quota, err = connquota.NewRedis(ctx, s.redis, connquota.Options{
+		Prefix: s.cfg.RedisPrefix, Limit: s.cfg.MaxConnections, Logger: s.log.With("component", "connquota"),
+	})
+	if err != nil {
+		return settingError("--redis-url", err)
+	}
 	return nil
 }
 
@@ -321,13 +340,17 @@ func (s *Server) useCluster(opts *messaging.Options) {
 	// Room and moderation rates shared by all nodes (messaging falls back
 	// to each node's own buckets while Redis fails).
 	opts.RoomLimiter = ratelimit.NewRedis(s.redis, s.cfg.RedisPrefix)
+	// --max-connections is the cluster's (messaging falls back to this
+	// node's share of it while Redis fails).
+	opts.Quota = s.quota
+	s.metrics.Register(metrics.ConnQuota(s.quota.Stats))
 	if s.cfg.PostgresURL == "" {
 		s.log.Warn("cluster mode with SQLite: rooms live in this node's data dir only; use --postgres-url so every node sees them")
 	}
 	if len(s.cfg.TokenKeys) == 0 {
 		s.log.Warn("cluster mode without --token-keys: this node's key ring file seals chat tokens that other nodes cannot open")
 	}
-	s.log.Info("cluster mode: Redis broker, token ledger and room rate limits", "prefix", s.cfg.RedisPrefix)
+	s.log.Info("cluster mode: Redis broker, token ledger, room rate limits and connection quota", "prefix", s.cfg.RedisPrefix)
 }
 
 // writeCoalesce maps the config's "0 = write at once" to the gateway's
@@ -666,11 +689,27 @@ func (s *Server) close() error {
 		}
 		s.broker = nil
 	}
+	if s.quota != nil {
+		// After the gateway's last connection ended: the node's slots are
+		// free for the others at once, not after the lease's TTL.
+		if err := s.quota.Close(); err != nil {
+			// Not a failed shutdown: the lease then frees them within
+			// its TTL.
+			s.log.Warn("connection quota: could not give this node's slots back; they are free once its lease expires", "ttl", connquota.DefaultTTL, "err", err)
+		}
+		s.quota = nil
+	}
 	if s.redis != nil {
 		if err := s.redis.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("redis: %w", err))
 		}
 		s.redis = nil
+	}
+	if s.ledger != nil {
+		if err := s.ledger.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.ledger = nil
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

@@ -1,6 +1,8 @@
-// Package tokenledger keeps the single-use chat-token ledger in Redis, so
-// that a token that opened a connection on one node of a cluster is refused
-// on every other node (messaging.MemoryLedger serves a single node).
+// Package tokenledger keeps the single-use chat-token ledger where
+// messaging.MemoryLedger alone would forget it: in Redis, so that a token
+// that opened a connection on one node of a cluster is refused on every
+// other node, or in a SQLite file of a single node's data dir, so that it is
+// refused after a restart.
 package tokenledger
 
 import (
