@@ -514,6 +514,14 @@ func (c *conn) readLoop() {
 		if h.Length > maxSize || (inMsg && int64(len(msg))+h.Length > maxSize) {
 			c.closeFromReader(closeTooBig, "message exceeds the frame size limit")
 			draining = true
+			// Skip the payload (within the drain deadline just set), so the
+			// next header is read where the client wrote it, and so the
+			// socket is not closed with the payload unread: the kernel
+			// would answer with a reset that can destroy the close frame
+			// before the client reads it.
+			if _, err := io.CopyN(io.Discard, c.r, h.Length); err != nil {
+				return
+			}
 			continue
 		}
 		payload := make([]byte, h.Length)
