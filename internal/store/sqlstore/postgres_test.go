@@ -91,36 +91,7 @@ func TestTwoNodesPostgres(t *testing.T) {
 		defer s.Close()
 		nodes[i] = s
 	}
-	const max = 7
-	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-		ok int
-	)
-	for w := range 10 {
-		wg.Go(func() {
-			for range 3 {
-				now := chat.Now()
-				err := nodes[w%2].CreateRoom(ctx, &chat.Room{ID: chat.NewID(), CreateTime: now, UpdateTime: now}, max)
-				if err != nil && chat.ErrorCode(err) != chat.CodeServiceQuotaExceeded {
-					t.Error(err)
-				}
-				mu.Lock()
-				if err == nil {
-					ok++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	rooms, err := nodes[0].ListRooms(ctx, store.RoomFilter{}, store.Page{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok != max || len(rooms) != max {
-		t.Errorf("%d creates succeeded and %d rooms stored across two nodes, want %d", ok, len(rooms), max)
-	}
+	checkQuotaAcrossStores(t, nodes)
 }
 
 // TestConcurrentMigrations starts several nodes on an empty schema at once;
