@@ -395,14 +395,7 @@ func (b *Redis) receiveLoop() {
 			down = false
 			backoff = 50 * time.Millisecond
 			b.log.Info("broker: redis pub/sub connection restored")
-			// A new connection must prove it delivers, from now on.
-			now := time.Now()
-			b.lastHeard.Store(now.UnixNano())
-			b.liveMu.Lock()
-			b.live.down = nil
-			b.live.probeSince = time.Time{}
-			b.sendProbe(now)
-			b.liveMu.Unlock()
+			b.proveNewConnection()
 		}
 		switch m := msg.(type) {
 		case *redis.Message:
@@ -560,9 +553,17 @@ func (b *Redis) reconnect(silent time.Duration, probeErr error) {
 		args = append(args, "resubscribeErr", err)
 	}
 	b.log.Warn("broker: redis pub/sub connection delivers nothing (no reply to the liveness probe); replaced it and subscribed its rooms again (messages published meanwhile are not delivered to this node)", args...)
+	b.proveNewConnection()
+}
+
+// proveNewConnection starts the liveness check of a pub/sub connection that
+// was just (re)established: it counts as unconfirmed until a probe sent on
+// it now comes back.
+func (b *Redis) proveNewConnection() {
 	now := time.Now()
 	b.lastHeard.Store(now.UnixNano())
 	b.liveMu.Lock()
+	b.live.down = nil
 	b.live.confirmed = false
 	b.live.probeSince = time.Time{}
 	b.sendProbe(now)
