@@ -181,8 +181,16 @@ func (p *Pipeline) refresh(roomID string, gen uint64, now time.Time) {
 	p.refreshes.Add(1)
 	go func() {
 		defer p.refreshes.Done()
+		defer func() {
+			p.refreshMu.Lock()
+			delete(p.refreshing, roomID)
+			p.refreshMu.Unlock()
+		}()
 		start := time.Now()
 		_, err := p.lookup(p.refreshCtx, roomID, gen, start, false)
+		if p.refreshCtx.Err() != nil {
+			return // Close cut it short: says nothing about the store
+		}
 		// A destination that cannot be opened is no store failure: the
 		// records keep the known routing and the next one tries again.
 		var se *storeError
@@ -194,9 +202,6 @@ func (p *Pipeline) refresh(roomID string, gen uint64, now time.Time) {
 					"room", roomID, "err", err, "refresh_failures_total", p.refreshFailures.Load())
 			}
 		}
-		p.refreshMu.Lock()
-		delete(p.refreshing, roomID)
-		p.refreshMu.Unlock()
 	}()
 }
 
