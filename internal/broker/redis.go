@@ -214,13 +214,24 @@ func NewRedis(ctx context.Context, rawURL string, opts ...RedisOption) (*Redis, 
 
 func (b *Redis) channel(roomID string) string { return b.chanPrefix + roomID }
 
+// PublishTimeout bounds one Publish, within the caller's context. A chat
+// connection's reader waits for the PUBLISH of its SEND_MESSAGE, and a Redis
+// that stopped answering (black-holed: no FIN) would otherwise hold it for
+// as long as go-redis's socket timeouts and retries allow; past this the
+// sender gets ERROR 500 and may send again. Redis accepts a PUBLISH in well
+// under a millisecond, and a retry after a dead pooled connection (after a
+// Redis restart) fits easily.
+const PublishTimeout = 2 * time.Second
+
 // Publish implements Broker. It returns once Redis has accepted the message;
 // this node's subscribers receive it back through Redis, like every other
-// node's.
+// node's. It fails after PublishTimeout at the latest.
 func (b *Redis) Publish(ctx context.Context, roomID string, m Message) error {
 	if b.closedFlag.Load() {
 		return ErrClosed
 	}
+	ctx, cancel := context.WithTimeout(ctx, PublishTimeout)
+	defer cancel()
 	payload := appendMessage(make([]byte, 0, len(m.Frame)+len(m.UserID)+len(m.Reason)+16), m)
 	if err := b.client.Publish(ctx, b.channel(roomID), payload).Err(); err != nil {
 		if b.closedFlag.Load() {

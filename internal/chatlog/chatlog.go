@@ -162,6 +162,10 @@ type Stats struct {
 	// destinations could not be determined (the store could not be read and
 	// none were known, or a destination's spool could not be opened).
 	RoutesRefused uint64
+	// RouteRefreshFailures counts background re-reads of a room's routing
+	// past RouteTTL that failed; the room's records kept its last known
+	// routing meanwhile.
+	RouteRefreshFailures uint64
 }
 
 // DestinationStats counts one destination's records since Open (SpoolBytes is
@@ -206,7 +210,17 @@ type Pipeline struct {
 
 	storeHealth                storeHealth
 	routesStale, routesRefused atomic.Uint64
-	staleLog, refusedLog       throttle.Every
+	refreshFailures            atomic.Uint64
+
+	// Background refreshes of expired routing (route.go): refreshing holds
+	// the rooms with one running; Close cancels refreshCtx and waits for
+	// them.
+	refreshMu            sync.Mutex
+	refreshing           map[string]struct{}
+	refreshes            sync.WaitGroup
+	refreshCtx           context.Context
+	refreshCancel        context.CancelFunc
+	staleLog, refusedLog throttle.Every
 
 	// closeDone is Close's ctx.Done(), published before the flush channels
 	// are closed.
@@ -267,6 +281,8 @@ func Open(ctx context.Context, opts Options) (*Pipeline, error) {
 		dests: map[string]*destination{},
 		rooms: map[string]routeEntry{},
 		lcs:   map[string]lcEntry{},
+
+		refreshing: map[string]struct{}{},
 	}
 	// Directories written by earlier versions had the umask's modes.
 	for _, dir := range []string{opts.Dir, opts.LocalDir} {
@@ -297,6 +313,7 @@ func Open(ctx context.Context, opts Options) (*Pipeline, error) {
 			return nil, err
 		}
 	}
+	p.refreshCtx, p.refreshCancel = context.WithCancel(context.Background())
 	return p, nil
 }
 
@@ -512,6 +529,7 @@ func (p *Pipeline) Stats() Stats {
 	}
 	s.RoutesStale = p.routesStale.Load()
 	s.RoutesRefused = p.routesRefused.Load()
+	s.RouteRefreshFailures = p.refreshFailures.Load()
 	return s
 }
 
@@ -526,6 +544,10 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	p.closeMu.Unlock()
+	// No refresh starts once closed is set; a running one ends within
+	// RouteLookupTimeout, at once when cancelled.
+	p.refreshCancel()
+	p.refreshes.Wait()
 	return p.closeDestinations(ctx)
 }
 

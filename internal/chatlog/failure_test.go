@@ -258,6 +258,57 @@ func TestRouteTTL(t *testing.T) {
 	})
 }
 
+// A room whose routing is past RouteTTL, with nothing signalling a change,
+// keeps recording on the known routing while one background read refreshes
+// it: a store that stopped answering (a frozen database) holds no record up,
+// and however many records find the routing expired, one read runs at a time.
+// What the refresh finds is used once the store answers again.
+func TestRouteTTLRefreshesInBackground(t *testing.T) {
+	const lookupTimeout = 500 * time.Millisecond
+	store := newMemStore()
+	store.addRoom("roomA", chat.Destination{S3BucketName: "b"})
+	opts := testOptions(t, store)
+	opts.RouteTTL = 50 * time.Millisecond
+	opts.RouteLookupTimeout = lookupTimeout
+	p := mustOpen(t, opts)
+	defer closeP(t, p, time.Second)
+	ctx := context.Background()
+	rec := func(id string) {
+		t.Helper()
+		start := time.Now()
+		if err := p.Record(ctx, "roomA", "MESSAGE", frame(id), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d >= lookupTimeout/2 {
+			t.Fatalf("record %s took %v: it waited for the store (lookup timeout %v)", id, d, lookupTimeout)
+		}
+	}
+	rec("b0")
+	store.hang()
+	time.Sleep(2 * opts.RouteTTL)
+	gets := store.gets.Load()
+	const n = 20
+	for i := range n {
+		rec(fmt.Sprint("b", i+1))
+	}
+	if reads := store.gets.Load() - gets; reads != 1 {
+		t.Errorf("%d store reads for %d records past the TTL, want 1 (single-flight)", reads, n)
+	}
+	if s := p.Stats(); s.Destinations["s3:b"].Spooled != n+1 || s.RoutesRefused != 0 {
+		t.Fatalf("stats %+v, want %d spooled on the known routing", s, n+1)
+	}
+	waitFor(t, "the hung refresh counted", 5*time.Second, func() bool { return p.Stats().RouteRefreshFailures >= 1 })
+
+	// The store answers again, with the room's configuration detached and
+	// another attached: a later record's refresh brings the change.
+	store.addRoom("roomA", chat.Destination{FirehoseDeliveryStreamName: "fh"})
+	store.setFault(nil)
+	waitFor(t, "routing refreshed after the store came back", 5*time.Second, func() bool {
+		rec("probe")
+		return p.Stats().Destinations["firehose:fh"].Spooled > 0
+	})
+}
+
 // While a configuration's new destination is checked (UPDATING), its rooms
 // keep recording to the destination last seen ACTIVE; once it settles ACTIVE
 // they record to the new one, and nothing in between is lost.

@@ -20,7 +20,8 @@ import (
 //   - RoomChanged and LoggingConfigurationChanged, which the control plane
 //     calls after every write (each state change of a configuration
 //     included), make the next record of the affected rooms read the store
-//     again;
+//     again, synchronously: the API call that caused the change expects the
+//     next record to follow it;
 //   - in a cluster, a node with connections in a room also hears of a
 //     change made through another node: the messaging gateway calls
 //     RoomChanged for every room update or deletion the broker brings, and
@@ -29,11 +30,18 @@ import (
 //   - every entry is read again after RouteTTL, which bounds how long a
 //     change made through another node takes to reach a node that was not
 //     told: one without connections in the room (a SendEvent through its
-//     API), or one that missed the broker's message;
+//     API), or one that missed the broker's message. Nothing signalled a
+//     change, so a record that finds its room's routing past RouteTTL is
+//     not held up by the read: it goes to the known routing while one read
+//     per room (single-flight) refreshes it in the background, and the
+//     records after that read use what it found. A frozen database thus
+//     costs chat nothing on the TTL path;
 //   - when the store cannot be read, a room with known routes keeps them (a
 //     database blip must not stop chat) and only a room with none known has
-//     its records refused. While reads fail, records of known rooms do not
-//     wait for the store: one read per storeRetry tests whether it is back;
+//     its records refused (after waiting at most RouteLookupTimeout). While
+//     reads fail, records of known rooms do not wait for the store, even
+//     after an invalidation: one read per storeRetry, foreground or
+//     background, tests whether it is back;
 //   - a configuration this node saw ACTIVE and now reads as UPDATING keeps
 //     its last ACTIVE destination until the update settles, so changing a
 //     destination leaves no gap in the log.
@@ -112,11 +120,20 @@ func (p *Pipeline) route(ctx context.Context, roomID string) ([]*destination, er
 	e, known := p.rooms[roomID]
 	gen, lcGen := p.gen, p.lcGen
 	p.cacheMu.RUnlock()
-	if known && !e.invalid && e.gen >= lcGen && now.Sub(e.read) < p.opts.RouteTTL {
+	current := known && !e.invalid && e.gen >= lcGen // nothing signalled a change
+	if current && now.Sub(e.read) < p.opts.RouteTTL {
+		return e.dests, nil
+	}
+	if current {
+		// Only the TTL ran out: use the known routing, refresh it aside.
+		if p.storeHealth.failing.Load() {
+			p.routeFailure(roomID, true, errStoreFailing)
+		}
+		p.refresh(roomID, gen, now)
 		return e.dests, nil
 	}
 	if known && !p.storeHealth.try(now) {
-		p.routeFailure(roomID, true, errors.New("store reads failing; not retried yet"))
+		p.routeFailure(roomID, true, errStoreFailing)
 		return e.dests, nil
 	}
 	// A room marked changed re-reads its configurations too: a change
@@ -137,6 +154,55 @@ func (p *Pipeline) route(ctx context.Context, roomID string) ([]*destination, er
 		return nil, err
 	}
 	return dests, nil
+}
+
+// errStoreFailing is why a record used its room's last known routing
+// without a store read of its own: the last reads failed.
+var errStoreFailing = errors.New("store reads failing; using the last known routing until one succeeds")
+
+// refresh reads roomID's routing again in the background, unless a refresh
+// of the room is already running (one read per room, however many records
+// find the routing expired), the store is failing and not due for another
+// try (storeHealth), or the pipeline is closed. What the read finds is
+// cached for the next records, unless an invalidation raced with it (gen).
+func (p *Pipeline) refresh(roomID string, gen uint64, now time.Time) {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	if p.closed {
+		return
+	}
+	p.refreshMu.Lock()
+	if _, busy := p.refreshing[roomID]; busy || !p.storeHealth.try(now) {
+		p.refreshMu.Unlock()
+		return
+	}
+	p.refreshing[roomID] = struct{}{}
+	p.refreshMu.Unlock()
+	p.refreshes.Add(1)
+	go func() {
+		defer p.refreshes.Done()
+		defer func() {
+			p.refreshMu.Lock()
+			delete(p.refreshing, roomID)
+			p.refreshMu.Unlock()
+		}()
+		start := time.Now()
+		_, err := p.lookup(p.refreshCtx, roomID, gen, start, false)
+		if p.refreshCtx.Err() != nil {
+			return // Close cut it short: says nothing about the store
+		}
+		// A destination that cannot be opened is no store failure: the
+		// records keep the known routing and the next one tries again.
+		var se *storeError
+		p.storeHealth.result(start, !errors.As(err, &se))
+		if err != nil {
+			p.refreshFailures.Add(1)
+			if p.staleLog.Allow(time.Now(), logEvery) {
+				p.log.Warn("chatlog: cannot refresh a room's logging destinations; its records use the last known ones",
+					"room", roomID, "err", err, "refresh_failures_total", p.refreshFailures.Load())
+			}
+		}
+	}()
 }
 
 // routeFailure counts and logs (at most every 10 s) a record whose routes

@@ -163,17 +163,20 @@ func ChatLog(stats func() chatlog.Stats) prometheus.Collector {
 		routeFailures: prometheus.NewDesc(namespace+"_chatlog_route_lookup_failures_total",
 			"Records whose room's logging destinations could not be read: outcome=stale used the room's last known destinations, outcome=refused found none known and the frame was refused.",
 			[]string{"outcome"}, nil),
+		routeRefreshFailures: prometheus.NewDesc(namespace+"_chatlog_route_refresh_failures_total",
+			"Background re-reads of a room's logging destinations past the route TTL that failed; the room's records kept its last known destinations.",
+			nil, nil),
 	}
 }
 
 type chatLogCollector struct {
 	stats                                                     func() chatlog.Stats
 	spooled, delivered, failed, dropped, failedToSpool, bytes *prometheus.Desc
-	routeFailures                                             *prometheus.Desc
+	routeFailures, routeRefreshFailures                       *prometheus.Desc
 }
 
 func (c *chatLogCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.spooled, c.delivered, c.failed, c.dropped, c.failedToSpool, c.bytes, c.routeFailures} {
+	for _, d := range []*prometheus.Desc{c.spooled, c.delivered, c.failed, c.dropped, c.failedToSpool, c.bytes, c.routeFailures, c.routeRefreshFailures} {
 		ch <- d
 	}
 }
@@ -190,6 +193,7 @@ func (c *chatLogCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.routeFailures, prometheus.CounterValue, float64(s.RoutesStale), "stale")
 	ch <- prometheus.MustNewConstMetric(c.routeFailures, prometheus.CounterValue, float64(s.RoutesRefused), "refused")
+	ch <- prometheus.MustNewConstMetric(c.routeRefreshFailures, prometheus.CounterValue, float64(s.RouteRefreshFailures))
 }
 
 // Broker reads the Redis broker's pub/sub connection counters (cluster mode).

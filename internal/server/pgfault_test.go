@@ -31,8 +31,13 @@ import (
 // connections) checks what clients see: control-plane calls answer a
 // retryable 503 within 5 s, open chat connections keep talking across nodes,
 // new handshakes get 503; and once PostgreSQL is back, both work again
-// without restarting anything.
+// without restarting anything. While PostgreSQL is black-holed, the chat
+// log's routes expire (a short route TTL): open connections must go on
+// talking without waiting for the store.
 func TestClusterPostgresOutage(t *testing.T) {
+	// pgOutageRouteTTL is the nodes' chat-log route TTL: short, so that the
+	// routes expire during the frozen outage without a long wait.
+	const pgOutageRouteTTL = 2 * time.Second
 	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
 	redisURL := os.Getenv("IVSCHATD_TEST_REDIS_URL")
 	if pgURL == "" || redisURL == "" {
@@ -62,6 +67,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 			c.TokenKeys = []string{key.SecretString()}
 			c.RedisURL = redisURL
 			c.RedisPrefix = prefix
+			c.ChatLogRouteTTL = pgOutageRouteTTL
 		})
 	}
 	a, b := node(), node()
@@ -74,7 +80,6 @@ func TestClusterPostgresOutage(t *testing.T) {
 	bob := dialChat(t, b.URL, chatToken(t, a.client(), *room.Arn, "bob", "SEND_MESSAGE"))
 	defer bob.Close()
 	exchange(t, alice, bob, "before")
-	routesRead := time.Now() // the chat log read the room's routes by now
 
 	for _, fault := range []struct {
 		name  string
@@ -124,13 +129,24 @@ func TestClusterPostgresOutage(t *testing.T) {
 				t.Errorf("refused handshakes counted: %v, want at least 1", n)
 			}
 			if fault.name == "frozen" {
-				// Past the chat log's route TTL (10 s), every node tries to
-				// re-read the room's routes from the store; messages must
-				// still flow, on the last known routes.
-				time.Sleep(time.Until(routesRead.Add(11 * time.Second)))
+				// The routes the chat log read before the outage are past
+				// their TTL by now, and a record has already found the
+				// store frozen; wait out one more TTL, so that the next
+				// records find expired routes again, with the store due
+				// for another try. They must not wait for it: two messages
+				// across nodes take milliseconds when nothing waits, at
+				// least the 2 s route lookup timeout when a record does.
+				time.Sleep(pgOutageRouteTTL + 500*time.Millisecond)
 				start = time.Now()
 				exchange(t, alice, bob, "stale-routes")
-				t.Logf("%s: after the chat log's route TTL, two messages took %v", fault.name, time.Since(start).Round(time.Millisecond))
+				took := time.Since(start)
+				t.Logf("%s: with the chat log's routes past their TTL, two messages across nodes took %v", fault.name, took.Round(time.Millisecond))
+				if took > time.Second {
+					t.Errorf("two messages across nodes took %v with the routes past their TTL and the store frozen, want < 1s: a record waited for the store", took)
+				}
+				if n := metricValue(t, a, "ivschatd_chatlog_route_refresh_failures_total"); n < 1 {
+					t.Errorf("route refresh failures counted: %v, want at least 1", n)
+				}
 			}
 
 			proxy.Heal()
