@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -20,23 +19,13 @@ import (
 // messages arrive within probe interval + timeout.
 func TestRedisLivenessProbe(t *testing.T) {
 	rawURL := redisURL(t)
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	proxied := *u
-	proxied.Host = proxy.Addr()
+	proxy, proxiedURL := faultproxy.InFront(t, rawURL)
 
 	const every, timeout = 200 * time.Millisecond, 600 * time.Millisecond
 	prefix := randomPrefix()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	node, err := broker.NewRedis(ctx, proxied.String(), broker.WithPrefix(prefix), broker.WithLiveness(every, timeout))
+	node, err := broker.NewRedis(ctx, proxiedURL, broker.WithPrefix(prefix), broker.WithLiveness(every, timeout))
 	if err != nil {
 		t.Fatal(err)
 	}

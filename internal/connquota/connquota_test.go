@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ivschatd/ivschatd/internal/faultproxy"
+	"github.com/ivschatd/ivschatd/internal/testlog"
 )
 
 func TestLocal(t *testing.T) {
@@ -196,16 +197,12 @@ func TestRedisLostDataIsRebuilt(t *testing.T) {
 // the cluster's total is exact again.
 func TestRedisOutageFallsBackToShare(t *testing.T) {
 	addr, prefix := redisAddr(t), newPrefix()
-	proxy, err := faultproxy.New(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	var logs syncBuffer
+	proxy := faultproxy.Start(t, addr)
+	var logs testlog.Buffer
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer client.Close()
 	a, err := NewRedis(t.Context(), client, Options{
-		Prefix: prefix, Limit: 10, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Prefix: prefix, Limit: 10, Logger: logs.Logger(slog.LevelInfo),
 		Heartbeat: 100 * time.Millisecond, TTL: 600 * time.Millisecond, Timeout: 300 * time.Millisecond,
 	})
 	if err != nil {
@@ -248,23 +245,6 @@ func TestRedisOutageFallsBackToShare(t *testing.T) {
 	if got := acquireN(t, b, 5); got != 3 {
 		t.Fatalf("after the outage B got %d of 5, want 3 (A holds 4, B 3)", got)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // BenchmarkRedisAcquireRelease is the quota's cost per connection: one

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -60,6 +62,33 @@ func New(target string) (*Proxy, error) {
 	p.wg.Add(1)
 	go p.acceptLoop()
 	return p, nil
+}
+
+// Start is New for a test: it fails the test if the proxy cannot listen and
+// closes the proxy when the test ends.
+func Start(t testing.TB, target string) *Proxy {
+	t.Helper()
+	p, err := New(target)
+	if err != nil {
+		t.Fatalf("faultproxy: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// InFront starts a proxy in front of the host of a dependency's URL
+// (postgres://, redis://, ...) and returns it with the URL to use instead:
+// the same URL with the proxy's address as its host.
+func InFront(t testing.TB, rawURL string) (*Proxy, string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		t.Fatalf("faultproxy: %q is not a URL with a host: %v", rawURL, err)
+	}
+	p := Start(t, u.Host)
+	via := *u
+	via.Host = p.Addr()
+	return p, via.String()
 }
 
 // Addr is the address clients dial instead of the target ("127.0.0.1:port").

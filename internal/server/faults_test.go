@@ -2,16 +2,13 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -41,20 +38,10 @@ import (
 func TestFaultPubSubBlackHole(t *testing.T) {
 	settings := newClusterSettings(t)
 	redisURL, _ := startRedis(t)
-	u, err := url.Parse(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	viaProxy := *u
-	viaProxy.Host = proxy.Addr()
+	proxy, viaProxy := faultproxy.InFront(t, redisURL)
 
 	a := startServer(t, "", settings.node(redisURL))
-	b := startServer(t, "", settings.node(viaProxy.String()))
+	b := startServer(t, "", settings.node(viaProxy))
 	room := createRoom(t, a.client(), "black-hole")
 	sender := watch(t, dialChat(t, a.URL, chatToken(t, a.client(), *room.Arn, "sender", "SEND_MESSAGE")))
 	viewer := watch(t, dialChat(t, b.URL, chatToken(t, b.client(), *room.Arn, "viewer")))
@@ -438,25 +425,6 @@ func httpStatus(t *testing.T, u string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// dialStatus attempts a chat handshake and returns the HTTP status of a
-// refusal (101 when it succeeded).
-func dialStatus(t *testing.T, serverURL, tok string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, _, _, err := ws.Dialer{Protocols: []string{tok}}.Dial(ctx, strings.Replace(serverURL, "http://", "ws://", 1)+"/")
-	if err == nil {
-		conn.Close()
-		return http.StatusSwitchingProtocols
-	}
-	var status ws.StatusError
-	if errors.As(err, &status) {
-		return int(status)
-	}
-	t.Fatalf("handshake: %v", err)
-	return 0
 }
 
 // restartableRedis is a redis-server of the test's own that can be killed

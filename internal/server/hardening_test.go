@@ -461,18 +461,7 @@ func TestRefusedHandshakesAreVisible(t *testing.T) {
 	room := createRoom(t, c, "refusals")
 	dial := func(protocols ...string) int {
 		t.Helper()
-		var status int
-		d := ws.Dialer{Protocols: protocols, Timeout: 5 * time.Second, OnStatusError: func(s int, _ []byte, _ io.Reader) { status = s }}
-		conn, _, _, err := d.Dial(context.Background(), strings.Replace(ts.URL, "http://", "ws://", 1)+"/")
-		if err == nil {
-			conn.Close()
-			return http.StatusSwitchingProtocols
-		}
-		var se ws.StatusError
-		if errors.As(err, &se) {
-			return int(se)
-		}
-		return status
+		return dialStatus(t, ts.URL, protocols...)
 	}
 	used := chatToken(t, c, *room.Arn, "u")
 	if got := dial(used); got != http.StatusSwitchingProtocols {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -119,4 +120,22 @@ func startRedis(t *testing.T) (redisURL string, kill func()) {
 		return c.Close()
 	})
 	return "redis://" + addr + "/0", kill
+}
+
+// dialStatus attempts a chat handshake offering protocols (the chat token)
+// and returns the HTTP status of its refusal, or 101 when it succeeded.
+func dialStatus(t *testing.T, serverURL string, protocols ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, _, err := ws.Dialer{Protocols: protocols}.Dial(ctx, strings.Replace(serverURL, "http://", "ws://", 1)+"/")
+	if err == nil {
+		conn.Close()
+		return http.StatusSwitchingProtocols
+	}
+	var status ws.StatusError
+	if !errors.As(err, &status) {
+		t.Fatalf("handshake: %v, want an HTTP refusal", err)
+	}
+	return int(status)
 }

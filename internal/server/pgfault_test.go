@@ -1,16 +1,13 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +16,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ivschat"
 	"github.com/aws/smithy-go"
-	"github.com/gobwas/ws"
 
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/faultproxy"
@@ -43,17 +39,8 @@ func TestClusterPostgresOutage(t *testing.T) {
 	if pgURL == "" || redisURL == "" {
 		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the PostgreSQL fault test")
 	}
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy, viaProxy := faultproxy.InFront(t, pgURL)
 	schema := freshSchema(t, pgURL) // created directly, not through the proxy
-	u.Host = proxy.Addr()
 	key, err := token.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +50,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
 	node := func() *testServer {
 		return startServer(t, "", func(c *config.Config) {
-			c.PostgresURL = withSearchPath(u.String(), schema)
+			c.PostgresURL = withSearchPath(viaProxy, schema)
 			c.TokenKeys = []string{key.SecretString()}
 			c.RedisURL = redisURL
 			c.RedisPrefix = prefix
@@ -121,7 +108,7 @@ func TestClusterPostgresOutage(t *testing.T) {
 			t.Logf("%s: open connections exchanged two messages across nodes in %v", fault.name, time.Since(start).Round(time.Millisecond))
 
 			start = time.Now()
-			if status := handshakeStatus(t, a.URL, late); status != http.StatusServiceUnavailable {
+			if status := dialStatus(t, a.URL, late); status != http.StatusServiceUnavailable {
 				t.Errorf("handshake during the outage: HTTP %d, want 503", status)
 			}
 			t.Logf("%s: a new handshake was answered after %v", fault.name, time.Since(start).Round(time.Millisecond))
@@ -204,22 +191,4 @@ func exchange(t *testing.T, from, to net.Conn, tag string) {
 			}
 		}
 	}
-}
-
-// handshakeStatus attempts a chat handshake and returns the HTTP status of
-// its refusal (101 when it succeeds).
-func handshakeStatus(t *testing.T, serverURL, tok string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, _, _, err := ws.Dialer{Protocols: []string{tok}}.Dial(ctx, strings.Replace(serverURL, "http://", "ws://", 1)+"/")
-	if err == nil {
-		conn.Close()
-		return http.StatusSwitchingProtocols
-	}
-	var status ws.StatusError
-	if !errors.As(err, &status) {
-		t.Fatalf("handshake: %v, want an HTTP refusal", err)
-	}
-	return int(status)
 }

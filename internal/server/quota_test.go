@@ -151,11 +151,7 @@ func TestClusterConnectionQuotaDeadNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy, err := faultproxy.New(opt.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	proxy := faultproxy.Start(t, opt.Addr)
 	a, b := startCluster(t, "", maxConnections(10), func(node int, c *config.Config) {
 		if node == 0 {
 			c.RedisURL = fmt.Sprintf("redis://%s/%d", proxy.Addr(), opt.DB)

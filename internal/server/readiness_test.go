@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -44,18 +43,9 @@ func TestReadyzStoreDown(t *testing.T) {
 	if pgURL == "" {
 		t.Skip("IVSCHATD_TEST_POSTGRES_URL not set")
 	}
-	u, err := url.Parse(withSearchPath(pgURL, freshSchema(t, pgURL)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	u.Host = proxy.Addr()
+	proxy, viaProxy := faultproxy.InFront(t, withSearchPath(pgURL, freshSchema(t, pgURL)))
 	ts := startServer(t, "", func(c *config.Config) {
-		c.PostgresURL = u.String()
+		c.PostgresURL = viaProxy
 		c.MessagingListen = "127.0.0.1:0"
 	})
 	waitReady(t, ts, http.StatusOK, 5*time.Second)

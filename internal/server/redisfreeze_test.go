@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -24,20 +23,10 @@ const frozenRedisErrorWithin = 5 * time.Second
 func TestFaultRedisFrozenSender(t *testing.T) {
 	settings := newClusterSettings(t)
 	redisURL, _ := startRedis(t)
-	u, err := url.Parse(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	viaProxy := *u
-	viaProxy.Host = proxy.Addr()
+	proxy, viaProxy := faultproxy.InFront(t, redisURL)
 
-	a := startServer(t, "", settings.node(viaProxy.String()))
-	b := startServer(t, "", settings.node(viaProxy.String()))
+	a := startServer(t, "", settings.node(viaProxy))
+	b := startServer(t, "", settings.node(viaProxy))
 	room := createRoom(t, a.client(), "frozen-redis")
 	sender := watch(t, dialChat(t, a.URL, chatToken(t, a.client(), *room.Arn, "sender", "SEND_MESSAGE")))
 	viewer := watch(t, dialChat(t, b.URL, chatToken(t, b.client(), *room.Arn, "viewer")))

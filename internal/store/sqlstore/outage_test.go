@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"errors"
-	"net/url"
 	"testing"
 	"time"
 
@@ -15,17 +14,8 @@ import (
 // connections, every call fails within the operation timeout with
 // store.ErrUnavailable, and the same Store serves again once it is back.
 func TestUnavailablePostgres(t *testing.T) {
-	u, err := url.Parse(testURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	u.Host = proxy.Addr()
-	s, err := OpenPostgres(t.Context(), u.String())
+	proxy, viaProxy := faultproxy.InFront(t, testURL(t))
+	s, err := OpenPostgres(t.Context(), viaProxy)
 	if err != nil {
 		t.Fatal(err)
 	}
