@@ -403,6 +403,7 @@ func (c *conn) writeLoop(first *batch) {
 		} else {
 			var ok bool
 			if b, ok = c.next((*bp)[:0]); !ok {
+				c.room.writerCaughtUp()
 				return
 			}
 			*bp = b.frames

@@ -377,6 +377,20 @@ func (r *room) releaseBelowLocked(least uint64) {
 	r.tail = least
 }
 
+// writerCaughtUp is called by a connection's writer when it has written all
+// it was given. The last flush could not release the frames this connection
+// had not yet written; unless another flush is coming anyway, one more walk
+// (cheap: every connection is caught up) releases them, so that a room that
+// goes quiet after a burst does not hold the burst until its next message.
+func (r *room) writerCaughtUp() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.flushing || r.timerArmed || r.flushPending || r.tail >= r.head.Load() {
+		return
+	}
+	r.scheduleFlushLocked()
+}
+
 // scheduleFlushLocked notes that frames wait and starts a flush unless one
 // is running (the frames then go with the next flush, started as soon as the
 // running one ends) or the room flushed less than WriteCoalesce ago (a timer
