@@ -70,6 +70,14 @@ func TestQuotaReleasedExactlyOnce(t *testing.T) {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		t.Fatal("upgrade without a key succeeded")
 	}
+	// The upgrader answers before the gateway tears the attempt down, so the
+	// slot comes back just after the refusal.
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		if q.held.Load() != 2 {
+			return errorf("held %d after the failed upgrade, want 2", q.held.Load())
+		}
+		return nil
+	})
 	e.connect(t, "room2", "d")
 	if _, status, _ := e.tryDial(e.token(t, "room1", "e")); status != http.StatusTooManyRequests {
 		t.Fatalf("fourth connection: %d, want 429", status)
