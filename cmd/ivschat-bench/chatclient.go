@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -190,4 +192,29 @@ func errorFrameCode(p []byte) (code string, ok bool) {
 		code = string(p[j:k])
 	}
 	return code, true
+}
+
+// errorRequestSeq returns the sender and sequence of the request an ERROR
+// frame answers, from the RequestId "<sender>-<seq>" the senders set.
+func errorRequestSeq(p []byte) (sender int, seq uint32, ok bool) {
+	const key = `"RequestId":"`
+	i := bytes.Index(p, []byte(key))
+	if i < 0 {
+		return 0, 0, false
+	}
+	rest := p[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(string(rest[:j]), "-")
+	if !found {
+		return 0, 0, false
+	}
+	s, err1 := strconv.Atoi(a)
+	q, err2 := strconv.ParseUint(b, 10, 32)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return s, uint32(q), true
 }

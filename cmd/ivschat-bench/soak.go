@@ -125,10 +125,13 @@ func parseSoakFlags(args []string) (*soakConfig, error) {
 	return c, nil
 }
 
-// senders is the number of sending connections: enough for the rate at the
-// server's per-connection limit, and at least one per room.
+// senders is the number of sending connections: enough for the rate at half
+// the server's per-connection limit, and at least one per room. At the full
+// limit a sender whose ticks bunch up after a stall of the machine (one
+// second of burst is all the bucket holds) is refused with ERROR 429.
 func (c *soakConfig) senders() int {
-	return max((c.rate+perConnRate-1)/perConnRate, c.rooms)
+	perSender := max(perConnRate/2, 1)
+	return max((c.rate+perSender-1)/perSender, c.rooms)
 }
 
 // Slot states.
@@ -191,6 +194,7 @@ type soak struct {
 	tokenErrs map[string]int // failed CreateChatToken by error code
 	closes    map[string]int // connections the server closed or dropped
 	rejected  map[string]int // ERROR frames the senders received, by code
+	refused   *refusedSeqs   // the sequences those ERRORs refused: not expected anywhere
 	res       slotResult     // ended connections, summed
 	withLoss  int            // ended connections that lost messages
 	other     uint64         // frames that were not bench messages
@@ -250,6 +254,7 @@ func runSoakWith(ctx context.Context, cfg *soakConfig, out io.Writer) (*soakRepo
 		k.nodes = append(k.nodes, n)
 	}
 	k.track = newSoakTracker(cfg.connections, k.senders)
+	k.refused = newRefusedSeqs(k.senders)
 	k.history = newSeqHistory(int(cfg.grace/historyTick)+40, k.senders)
 	k.started = make([]atomic.Uint32, k.senders)
 	k.written = make([]atomic.Uint32, k.senders)
@@ -473,7 +478,7 @@ func (k *soak) viewer(slot, room int, c *soakConn, br *bufio.Reader) {
 	k.history.at(end.Add(-k.cfg.grace), arrived)
 	started := make([]uint32, k.senders)
 	k.snapshot(k.started, started)
-	r := k.track.end(slot, arrived, started, func(s int) bool { return s%len(k.rooms) == room })
+	r := k.track.end(slot, arrived, started, func(s int) bool { return s%len(k.rooms) == room }, k.refused.within)
 	k.mu.Lock()
 	k.res.expected += r.expected
 	k.res.received += r.received
@@ -578,6 +583,9 @@ func (k *soak) senderLoop(ctx context.Context, s int, start time.Time) {
 			st := readFrames(conn, br, &mu, func(p []byte) {
 				if code, ok := errorFrameCode(p); ok {
 					k.count(k.rejected, code)
+					if rs, rseq, ok := errorRequestSeq(p); ok && rs == s {
+						k.refused.add(s, rseq)
+					}
 				}
 			})
 			if ctx.Err() == nil && st.closed {

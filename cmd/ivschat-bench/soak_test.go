@@ -65,6 +65,7 @@ func TestSoakTrackerLoss(t *testing.T) {
 	room0 := func(s int) bool { return s == 0 }
 	both := func(int) bool { return true }
 	tr := newSoakTracker(3, 2)
+	none := newRefusedSeqs(2)
 
 	// Slot 0 connects when sender 0 has begun 10 messages: 11..20 arrive,
 	// 15 twice; 21..22 were sent too late before it left (arrived = 20);
@@ -75,7 +76,7 @@ func TestSoakTrackerLoss(t *testing.T) {
 	}
 	tr.observe(0, 0, 15)
 	tr.observe(0, 0, 5)
-	r := tr.end(0, []uint32{20, 9}, []uint32{22, 9}, room0)
+	r := tr.end(0, []uint32{20, 9}, []uint32{22, 9}, room0, none.within)
 	if r != (slotResult{expected: 10, received: 10, lost: 0, left: 2, reorder: 1}) {
 		t.Errorf("clean viewer: %+v", r)
 	}
@@ -87,10 +88,10 @@ func TestSoakTrackerLoss(t *testing.T) {
 	for _, seq := range []uint32{11, 12, 15, 16, 17, 18} {
 		tr.observe(1, 0, seq)
 	}
-	if r := tr.end(1, []uint32{20, 6}, []uint32{21, 6}, room0); r != (slotResult{expected: 10, received: 6, lost: 4, left: 1}) {
+	if r := tr.end(1, []uint32{20, 6}, []uint32{21, 6}, room0, none.within); r != (slotResult{expected: 10, received: 6, lost: 4, left: 1}) {
 		t.Errorf("lossy viewer: %+v", r)
 	}
-	if r := tr.end(1, []uint32{20, 6}, []uint32{21, 6}, both); r.expected != 13 || r.lost != 7 {
+	if r := tr.end(1, []uint32{20, 6}, []uint32{21, 6}, both, none.within); r.expected != 13 || r.lost != 7 {
 		t.Errorf("lossy viewer, both senders: %+v", r)
 	}
 
@@ -99,17 +100,47 @@ func TestSoakTrackerLoss(t *testing.T) {
 	tr.begin(2, []uint32{0, 0})
 	tr.observe(2, 0, 1)
 	tr.observe(2, 0, 3)
-	if r := tr.end(2, []uint32{1, 0}, []uint32{4, 0}, room0); r != (slotResult{expected: 3, received: 2, lost: 1, left: 1}) {
+	if r := tr.end(2, []uint32{1, 0}, []uint32{4, 0}, room0, none.within); r != (slotResult{expected: 3, received: 2, lost: 1, left: 1}) {
 		t.Errorf("early arrival: %+v", r)
 	}
 
 	// A viewer that left before anything sent after its handshake had
 	// time to arrive expects nothing; the slot starts afresh on reuse.
 	tr.begin(2, []uint32{50, 0})
-	if r := tr.end(2, []uint32{48, 0}, []uint32{52, 0}, room0); r != (slotResult{left: 2}) {
+	if r := tr.end(2, []uint32{48, 0}, []uint32{52, 0}, room0, none.within); r != (slotResult{left: 2}) {
 		t.Errorf("short-lived viewer: %+v", r)
 	}
 	tr.observe(2, 7, 1) // unknown sender: ignored
+
+	// Sequences the server refused with an ERROR are not expected: the
+	// lossy viewer above, with 13 and 19 refused, lost only 14 and 20.
+	refused := newRefusedSeqs(2)
+	refused.add(0, 19)
+	refused.add(0, 13)
+	refused.add(0, 13) // the same refusal twice counts once
+	refused.add(5, 1)  // unknown sender: ignored
+	tr.begin(1, []uint32{10, 3})
+	for _, seq := range []uint32{11, 12, 15, 16, 17, 18} {
+		tr.observe(1, 0, seq)
+	}
+	if r := tr.end(1, []uint32{20, 6}, []uint32{21, 6}, room0, refused.within); r != (slotResult{expected: 8, received: 6, lost: 2, left: 1}) {
+		t.Errorf("viewer with refused messages: %+v", r)
+	}
+	if n := refused.within(0, 13, 19); n != 1 {
+		t.Errorf("refused in (13, 19] = %d, want 1", n)
+	}
+}
+
+func TestErrorRequestSeq(t *testing.T) {
+	s, seq, ok := errorRequestSeq([]byte(`{"Type":"ERROR","Id":"x","RequestId":"3-1234","ErrorCode":429,"ErrorMessage":"slow down"}`))
+	if !ok || s != 3 || seq != 1234 {
+		t.Errorf("got %d %d %v", s, seq, ok)
+	}
+	for _, p := range []string{`{"Type":"ERROR","ErrorCode":429}`, `{"RequestId":"abc"}`, `{"RequestId":"1-x"}`} {
+		if _, _, ok := errorRequestSeq([]byte(p)); ok {
+			t.Errorf("%s: parsed", p)
+		}
+	}
 }
 
 func TestSeqHistory(t *testing.T) {
@@ -150,7 +181,7 @@ func TestParseSoakFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.endpoints) != 2 || c.endpoints[1] != "http://127.0.0.1:2" || c.serverPIDs[1] != 11 || c.senders() != 4 {
+	if len(c.endpoints) != 2 || c.endpoints[1] != "http://127.0.0.1:2" || c.serverPIDs[1] != 11 || c.senders() != 5 { // 25/s at 5/s a sender
 		t.Errorf("%+v senders %d", c, c.senders())
 	}
 	for _, args := range [][]string{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -154,8 +155,10 @@ type slotResult struct {
 // end settles slot's connection. arrived[s] is sender s's highest sequence
 // written at least the grace period before the connection ended, started[s]
 // the highest begun by then; only senders with judge(s) true (the room's)
-// are counted.
-func (t *soakTracker) end(slot int, arrived, started []uint32, judge func(s int) bool) slotResult {
+// are counted. refused(s, lo, hi) is how many of sender s's sequences in
+// (lo, hi] the server refused with an ERROR frame: those were never
+// accepted, so no viewer is expected to receive them.
+func (t *soakTracker) end(slot int, arrived, started []uint32, judge func(s int) bool, refused func(s int, lo, hi uint32) int) slotResult {
 	r := slotResult{reorder: uint64(t.reorder[slot])}
 	row := slot * t.senders
 	for s := range t.senders {
@@ -166,16 +169,61 @@ func (t *soakTracker) end(slot int, arrived, started []uint32, judge func(s int)
 		base, last, n := t.base[i], t.last[i], uint64(t.count[i])
 		top := max(last, arrived[s])
 		if top > base {
-			exp := uint64(top - base)
+			exp := uint64(top-base) - uint64(refused(s, base, top))
 			r.expected += exp
 			r.received += n
-			r.lost += exp - n
+			if exp > n {
+				r.lost += exp - n
+			}
 		}
 		if started[s] > top {
 			r.left += uint64(started[s] - top)
 		}
 	}
 	return r
+}
+
+// refusedSeqs remembers, per sender, the sequences the server refused with
+// an ERROR frame (rate limit, validation): the sender was told, so they are
+// not loss. Refusals are rare (senders run at half the connection's rate
+// limit), so a sorted slice per sender is enough; it is capped so that a
+// run refused wholesale cannot grow without bound (beyond the cap refusals
+// show as loss, and in the rejected counts).
+type refusedSeqs struct {
+	mu  sync.Mutex
+	seq [][]uint32 // per sender, ascending
+}
+
+const maxRefusedPerSender = 1 << 16
+
+func newRefusedSeqs(senders int) *refusedSeqs {
+	return &refusedSeqs{seq: make([][]uint32, senders)}
+}
+
+func (r *refusedSeqs) add(s int, seq uint32) {
+	if s < 0 || s >= len(r.seq) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.seq[s]
+	if len(l) >= maxRefusedPerSender {
+		return
+	}
+	i, found := slices.BinarySearch(l, seq)
+	if !found {
+		r.seq[s] = slices.Insert(l, i, seq)
+	}
+}
+
+// within counts sender s's refused sequences in (lo, hi].
+func (r *refusedSeqs) within(s int, lo, hi uint32) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.seq[s]
+	a, _ := slices.BinarySearch(l, lo+1)
+	b, _ := slices.BinarySearch(l, hi+1)
+	return b - a
 }
 
 // seqHistory remembers the senders' written sequences every tick for a
