@@ -180,6 +180,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.metrics.Register(metrics.Gateway(s.gateway.Stats))
+	s.metrics.Register(metrics.IVS(s.gateway.Stats, reviewer.Stats, s.chatlog.Stats))
+	s.metrics.Register(metrics.ConnectionLimit(cfg.MaxConnections))
 	control, err := api.New(api.Config{
 		Region:                   cfg.Region,
 		AccountID:                cfg.AccountID,
