@@ -94,11 +94,11 @@ func (c *ivsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// ConnectionLimit exports --max-connections, so that alerts and dashboards
-// can compare connections with it.
-func ConnectionLimit(limit int) prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: namespace, Subsystem: "messaging", Name: "connection_limit",
-		Help: "The concurrent chat connections quota (--max-connections): of this node alone, or in cluster mode of the whole cluster.",
-	}, func() float64 { return float64(limit) })
+// Setting exports a configured bound as a constant gauge, so that alerts and
+// dashboards can compare what is used with it: messaging_connection_limit
+// (--max-connections: of this node alone, or in cluster mode of the whole
+// cluster) and chatlog_spool_limit_bytes (--chatlog-max-spool-bytes).
+func Setting(name, help string, value float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help},
+		func() float64 { return value })
 }
