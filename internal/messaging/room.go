@@ -365,14 +365,6 @@ func (r *room) entryAt(seq uint64) *entry {
 	return e
 }
 
-// frameAt returns the frame with sequence seq, or false when it is gone.
-func (r *room) frameAt(seq uint64) ([]byte, bool) {
-	if e := r.entryAt(seq); e != nil {
-		return e.frame, true
-	}
-	return nil, false
-}
-
 // unsentBytes is the size of frames [from, to), or false when from is no
 // longer in the ring.
 func (r *room) unsentBytes(from, to uint64) (uint64, bool) {
