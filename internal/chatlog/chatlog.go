@@ -166,6 +166,9 @@ type Stats struct {
 	// past RouteTTL that failed; the room's records kept its last known
 	// routing meanwhile.
 	RouteRefreshFailures uint64
+	// Configurations counts delivery failures by logging configuration
+	// ARN, for every configuration whose records went to a destination.
+	Configurations map[string]ConfigurationErrors
 }
 
 // DestinationStats counts one destination's records since Open (SpoolBytes is
@@ -201,11 +204,15 @@ type Pipeline struct {
 	// lookup that raced with one does not fill the cache with what it read.
 	// lcGen is the gen of the last configuration change: room entries read
 	// before it are stale.
-	cacheMu   sync.RWMutex
-	gen       uint64
-	lcGen     uint64
-	rooms     map[string]routeEntry
-	lcs       map[string]lcEntry
+	cacheMu sync.RWMutex
+	gen     uint64
+	lcGen   uint64
+	rooms   map[string]routeEntry
+	lcs     map[string]lcEntry
+	// lcErr holds the failure counters of each logging configuration (by
+	// ARN) whose records were routed here.
+	lcErrMu   sync.Mutex
+	lcErr     map[string]*lcErrors
 	nextSweep time.Time
 
 	storeHealth                storeHealth
@@ -281,6 +288,7 @@ func Open(ctx context.Context, opts Options) (*Pipeline, error) {
 		dests: map[string]*destination{},
 		rooms: map[string]routeEntry{},
 		lcs:   map[string]lcEntry{},
+		lcErr: map[string]*lcErrors{},
 
 		refreshing: map[string]struct{}{},
 	}
@@ -530,6 +538,7 @@ func (p *Pipeline) Stats() Stats {
 	s.RoutesStale = p.routesStale.Load()
 	s.RoutesRefused = p.routesRefused.Load()
 	s.RouteRefreshFailures = p.refreshFailures.Load()
+	s.Configurations = p.configurationStats()
 	return s
 }
 
@@ -586,6 +595,8 @@ type destination struct {
 
 	delivered, failed, dropped atomic.Uint64
 	dropLog                    throttle.Every
+	// configs are the logging configurations routed here.
+	configs configurations
 
 	flush chan struct{} // closed by Close: deliver what is there, once, then stop
 	done  chan struct{}
@@ -694,6 +705,7 @@ func (d *destination) deliverRound(ctx context.Context, closing bool, maxEntries
 			break
 		}
 		d.failed.Add(1)
+		d.configs.failed(err)
 		if attempt&(attempt+1) == 0 {
 			// Log attempts 1, 2, 4, 8, ...: an hour-long outage must not
 			// flood the log.

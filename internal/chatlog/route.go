@@ -236,7 +236,7 @@ func (p *Pipeline) lookup(ctx context.Context, roomID string, gen uint64, now ti
 		}
 		room = &chat.Room{ID: roomID} // deleted: nothing to log
 	}
-	seen := map[string]bool{}
+	seen := map[string]*destination{}
 	var dests []*destination
 	read := now
 	for _, id := range room.LoggingConfigurationIDs {
@@ -251,15 +251,18 @@ func (p *Pipeline) lookup(ctx context.Context, roomID string, gen uint64, now ti
 			continue
 		}
 		kind, name := destinationOf(lc.Destination)
-		if kind == "" || seen[kind+":"+name] {
+		if kind == "" {
 			continue
 		}
-		seen[kind+":"+name] = true
-		d, err := p.destination(ctx, kind, name)
-		if err != nil {
-			return nil, err
+		d := seen[kind+":"+name]
+		if d == nil {
+			if d, err = p.destination(ctx, kind, name); err != nil {
+				return nil, err
+			}
+			seen[kind+":"+name] = d
+			dests = append(dests, d)
 		}
-		dests = append(dests, d)
+		d.configs.add(p.configErrors(lc.ID))
 	}
 	p.cacheMu.Lock()
 	if p.gen == gen {

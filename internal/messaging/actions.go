@@ -24,6 +24,9 @@ func newID() string { return chat.NewID() }
 // room or moderation rate (429) → broadcast.
 func (c *conn) handleRequest(payload []byte, now time.Time) {
 	req, rerr := decodeClientFrame(payload)
+	// Counted as requests made, whatever becomes of them (IVS
+	// MessagingRequests and Requests by Action).
+	c.g.stats.countRequest(actionOfRequest(req.Action))
 	// Malformed frames count too: the limit protects the server, whatever
 	// the frames contain.
 	if !c.reqRate.Allow(now, c.g.opts.RequestRatePerSecond) {

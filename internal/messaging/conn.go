@@ -231,6 +231,9 @@ type batch struct {
 	to      uint64 // cursor after the write
 	closing bool   // the batch ends with the close frame
 	full    bool   // cut at maxBatchFrames: more room frames are pending
+	// deliveries counts the batch's room frames by action, counted once
+	// the whole batch is written.
+	deliveries actionCounts
 }
 
 // next assembles the next write under c.mu, or reports that the writer is
@@ -275,9 +278,10 @@ func (c *conn) assembleLocked(frames [][]byte) (batch, bool) {
 	if to-from > maxBatchFrames {
 		to, closing, full = from+maxBatchFrames, false, true
 	}
+	var first, last *entry
 	for seq := from; seq < to; seq++ {
-		f, ok := c.room.frameAt(seq)
-		if !ok {
+		e := c.room.entryAt(seq)
+		if e == nil {
 			// The ring reused the slot: this connection fell a whole ring
 			// behind between two flushes. Drop it like any slow consumer,
 			// writing only the close frame.
@@ -286,9 +290,18 @@ func (c *conn) assembleLocked(frames [][]byte) (batch, bool) {
 			}
 			frames = frames[:0]
 			to, closing, full = from, true, false
+			first = nil
 			break
 		}
-		frames = append(frames, f)
+		if first == nil {
+			first = e
+		}
+		last = e
+		frames = append(frames, e.frame)
+	}
+	var deliveries actionCounts
+	if first != nil {
+		deliveries = deliveriesBetween(first, last)
 	}
 	frames = append(frames, c.private...)
 	c.private = nil
@@ -298,7 +311,7 @@ func (c *conn) assembleLocked(frames [][]byte) (batch, bool) {
 	if len(frames) == 0 {
 		return batch{}, false
 	}
-	return batch{frames: frames, to: to, closing: closing, full: full}, true
+	return batch{frames: frames, to: to, closing: closing, full: full, deliveries: deliveries}, true
 }
 
 // flushDirect writes c's pending frames from a flush worker with one
@@ -337,7 +350,7 @@ func (c *conn) flushDirect(w *flushWorker) {
 	n, total, err := c.writeNonblocking(b.frames, w)
 	var rest *batch
 	if err == nil && n < total {
-		rest = &batch{frames: skipBytes(b.frames, n), to: b.to}
+		rest = &batch{frames: skipBytes(b.frames, n), to: b.to, deliveries: b.deliveries}
 	}
 	clear(w.frames) // drop the frame references until the next use
 	switch {
@@ -354,6 +367,7 @@ func (c *conn) flushDirect(w *flushWorker) {
 		c.cursor.Store(b.to)
 		c.g.stats.framesOut.Add(uint64(len(b.frames)))
 		c.g.stats.writes.Add(1)
+		c.g.stats.deliveries.add(&b.deliveries)
 		c.mu.Lock()
 		more := b.full || len(c.private) > 0 || c.closeSet
 		if !more {
@@ -426,6 +440,7 @@ func (c *conn) writeLoop(first *batch) {
 		c.cursor.Store(b.to)
 		c.g.stats.framesOut.Add(uint64(len(b.frames)))
 		c.g.stats.writes.Add(1)
+		c.g.stats.deliveries.add(&b.deliveries)
 		if b.closing {
 			c.mu.Lock()
 			c.closeSent = true

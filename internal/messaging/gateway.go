@@ -259,6 +259,23 @@ type counters struct {
 	idle          atomic.Uint64
 	published     atomic.Uint64
 	errorsSent    atomic.Uint64
+	// deliveries counts MESSAGE and EVENT frames written to connections by
+	// the action that produced them, per write batch (batch.deliveries).
+	deliveries atomicActionCounts
+	// requests counts every request received (WebSocket frames read as
+	// requests, and the control plane's SendEvent, DeleteMessage and
+	// DisconnectUser); requestsByAction those whose action is known.
+	requests         atomic.Uint64
+	requestsByAction atomicActionCounts
+}
+
+// countRequest counts one request received; a is noAction for a WebSocket
+// request whose Action is missing or unknown.
+func (c *counters) countRequest(a Action) {
+	c.requests.Add(1)
+	if a < numActions {
+		c.requestsByAction[a].Add(1)
+	}
 }
 
 // ConnectionQuota holds the slots of Options.MaxConnections. The gateway
@@ -308,6 +325,16 @@ type Stats struct {
 	// and events were refused (the sender got an error; nobody received
 	// them), moderation events went out unrecorded.
 	RecordFailures uint64
+	// DeliveriesByAction counts MESSAGE and EVENT frames written to
+	// connections (a broadcast to n connections counts n) by the action that
+	// produced them: SEND_MESSAGE, DELETE_MESSAGE, DISCONNECT_USER,
+	// SEND_EVENT. ERROR, close and control frames are not deliveries.
+	DeliveriesByAction map[string]uint64
+	// Requests counts requests received: WebSocket requests (malformed
+	// ones included) and the control plane's SendEvent, DeleteMessage and
+	// DisconnectUser. RequestsByAction counts those with a known action.
+	Requests         uint64
+	RequestsByAction map[string]uint64
 }
 
 // NewGateway checks opts and returns a running gateway.
@@ -356,6 +383,7 @@ func (g *Gateway) Stats() Stats {
 	g.mu.Lock()
 	rooms := len(g.rooms)
 	g.mu.Unlock()
+	deliveries, requests := g.stats.deliveries.load(), g.stats.requestsByAction.load()
 	return Stats{
 		Connections:             g.active.Load(),
 		Rooms:                   rooms,
@@ -371,12 +399,16 @@ func (g *Gateway) Stats() Stats {
 		LimiterFailures:         g.limiterFailures.Load(),
 		ChangesNotPropagated:    g.notPropagated.Load(),
 		RecordFailures:          g.recordFailures.Load(),
+		DeliveriesByAction:      deliveries.byName(),
+		Requests:                g.stats.requests.Load(),
+		RequestsByAction:        requests.byName(),
 	}
 }
 
 // SendEvent broadcasts a custom event to the room (control-plane SendEvent).
 // The event's RequestId is "" as in captured control-plane events.
 func (g *Gateway) SendEvent(ctx context.Context, roomID, eventName string, attrs map[string]string) (string, error) {
+	g.stats.countRequest(ActionSendEvent)
 	if err := g.roomExists(ctx, roomID); err != nil {
 		return "", err
 	}
@@ -387,6 +419,7 @@ func (g *Gateway) SendEvent(ctx context.Context, roomID, eventName string, attrs
 
 // DeleteMessage broadcasts aws:DELETE_MESSAGE (control-plane DeleteMessage).
 func (g *Gateway) DeleteMessage(ctx context.Context, roomID, messageID, reason string) (string, error) {
+	g.stats.countRequest(ActionDeleteMessage)
 	if err := g.roomExists(ctx, roomID); err != nil {
 		return "", err
 	}
@@ -398,6 +431,7 @@ func (g *Gateway) DeleteMessage(ctx context.Context, roomID, messageID, reason s
 // DisconnectUser broadcasts aws:DISCONNECT_USER and then closes the user's
 // connections in the room with 1000 (control-plane DisconnectUser).
 func (g *Gateway) DisconnectUser(ctx context.Context, roomID, userID, reason string) error {
+	g.stats.countRequest(ActionDisconnectUser)
 	if err := g.roomExists(ctx, roomID); err != nil {
 		return err
 	}

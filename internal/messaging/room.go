@@ -88,6 +88,9 @@ type room struct {
 	tail uint64
 	// bytes is the total size of the frames below head.
 	bytes uint64
+	// actions counts the frames below head by the action that produced
+	// them (entry.cum).
+	actions actionCounts
 }
 
 // roomConfig is a room's limits and review handler as of its UpdateTime.
@@ -145,6 +148,24 @@ type entry struct {
 	seq   uint64
 	frame []byte
 	end   uint64 // room.bytes after this frame: the size of frames [0, seq]
+	// action produced the frame; cum counts the room's frames of each
+	// action up to and including this one, so that a write of frames
+	// [from, to) counts its deliveries by action from two entries.
+	action Action
+	cum    actionCounts
+}
+
+// deliveriesBetween is the number of frames of each action in [first, last]
+// (first.seq <= last.seq).
+func deliveriesBetween(first, last *entry) actionCounts {
+	d := last.cum
+	for i := range d {
+		d[i] -= first.cum[i]
+	}
+	if first.action < numActions {
+		d[first.action]++
+	}
+	return d
 }
 
 // Ring bounds. A room starts with a small ring (most rooms never have more
@@ -276,7 +297,11 @@ func (r *room) publish(frame []byte) {
 	seq := r.head.Load()
 	rg := r.ringForLocked(seq)
 	r.bytes += uint64(len(frame))
-	rg.slots[seq&rg.mask].Store(&entry{seq: seq, frame: frame, end: r.bytes})
+	a := actionOfFrame(frame)
+	if a < numActions {
+		r.actions[a]++
+	}
+	rg.slots[seq&rg.mask].Store(&entry{seq: seq, frame: frame, end: r.bytes, action: a, cum: r.actions})
 	r.head.Store(seq + 1)
 	r.scheduleFlushLocked()
 }
@@ -338,14 +363,6 @@ func (r *room) entryAt(seq uint64) *entry {
 		return nil
 	}
 	return e
-}
-
-// frameAt returns the frame with sequence seq, or false when it is gone.
-func (r *room) frameAt(seq uint64) ([]byte, bool) {
-	if e := r.entryAt(seq); e != nil {
-		return e.frame, true
-	}
-	return nil, false
 }
 
 // unsentBytes is the size of frames [from, to), or false when from is no

@@ -245,7 +245,7 @@ func (r *Reviewer) Review(ctx context.Context, h chat.MessageReviewHandler, req 
 		res = fallback(h, &req, reason)
 		r.logFailure(h.URI, req.MessageID, reason, res.Allow, err)
 	}
-	r.stats.record(res, elapsed)
+	r.stats.record(h.URI, res, elapsed)
 	return res
 }
 

@@ -1,6 +1,9 @@
 package review
 
 import (
+	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,6 +26,85 @@ type Stats struct {
 	// Fallbacks counts decisions made by the fallbackResult, by reason.
 	Fallbacks FallbackStats
 	Latency   Histogram
+	// ByURI counts failures by handler URI (HandlerURILabel of it), for
+	// the IVS Chat metrics InvocationErrors and ResponseValidationErrors.
+	// Only handlers that failed appear.
+	ByURI map[string]URIErrors
+}
+
+// URIErrors counts one handler's failures.
+type URIErrors struct {
+	// InvocationErrors: the handler could not be invoked or gave no usable
+	// answer in time (fallback reasons timeout, error, target_refused).
+	InvocationErrors uint64
+	// ResponseValidationErrors: the handler answered, but the answer could
+	// not be parsed or broke the contract (fallback reason invalid).
+	ResponseValidationErrors uint64
+}
+
+// maxURIs bounds the handler URIs counted separately; the failures of any
+// further ones are counted under OtherURIs. Handler URIs come from rooms,
+// which API callers create: the bound keeps /metrics (and Prometheus) from
+// growing with them.
+const maxURIs = 256
+
+// OtherURIs is the ByURI key of the handlers beyond the first maxURIs.
+const OtherURIs = "other"
+
+// HandlerURILabel is how a handler URI is named in Stats.ByURI: a Lambda
+// ARN as it is, a webhook URL without its user information, query and
+// fragment, which may carry credentials that /metrics must not show.
+func HandlerURILabel(uri string) string {
+	if !isWebhook(uri) {
+		return uri
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "invalid-url"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return strings.TrimSuffix(u.String(), "?")
+}
+
+// uriErrors is the failure counts by handler, on the failure path only.
+type uriErrors struct {
+	mu sync.Mutex
+	m  map[string]*URIErrors
+}
+
+func (u *uriErrors) record(uri, reason string) {
+	label := HandlerURILabel(uri)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]*URIErrors{}
+	}
+	e := u.m[label]
+	if e == nil {
+		if len(u.m) >= maxURIs {
+			label = OtherURIs
+			e = u.m[label]
+		}
+		if e == nil {
+			e = &URIErrors{}
+			u.m[label] = e
+		}
+	}
+	if reason == ReasonInvalid {
+		e.ResponseValidationErrors++
+	} else {
+		e.InvocationErrors++
+	}
+}
+
+func (u *uriErrors) snapshot() map[string]URIErrors {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	m := make(map[string]URIErrors, len(u.m))
+	for k, v := range u.m {
+		m[k] = *v
+	}
+	return m
 }
 
 // FallbackStats counts fallbacks by reason.
@@ -55,9 +137,10 @@ type stats struct {
 	// buckets[i] counts reviews in (latencyBounds[i-1], latencyBounds[i]];
 	// the last one those above every bound.
 	buckets [len(latencyBounds) + 1]atomic.Uint64
+	byURI   uriErrors
 }
 
-func (s *stats) record(res Result, d time.Duration) {
+func (s *stats) record(uri string, res Result, d time.Duration) {
 	s.invocations.Add(1)
 	if res.Allow {
 		s.allowed.Add(1)
@@ -75,6 +158,7 @@ func (s *stats) record(res Result, d time.Duration) {
 		default:
 			s.errors.Add(1)
 		}
+		s.byURI.record(uri, res.Reason)
 	}
 	s.sumNanos.Add(int64(d))
 	i := 0
@@ -104,5 +188,6 @@ func (r *Reviewer) Stats() Stats {
 		Denied:      s.denied.Load(),
 		Fallbacks:   FallbackStats{Timeout: s.timeout.Load(), Error: s.errors.Load(), Invalid: s.invalid.Load(), TargetRefused: s.refused.Load()},
 		Latency:     h,
+		ByURI:       s.byURI.snapshot(),
 	}
 }

@@ -180,6 +180,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.metrics.Register(metrics.Gateway(s.gateway.Stats))
+	s.metrics.Register(metrics.IVS(s.gateway.Stats, reviewer.Stats, s.chatlog.Stats))
+	s.metrics.Register(metrics.Setting("messaging_connection_limit",
+		"The concurrent chat connections quota (--max-connections): of this node alone, or in cluster mode of the whole cluster.", float64(cfg.MaxConnections)))
+	s.metrics.Register(metrics.Setting("chatlog_spool_limit_bytes",
+		"The bound of each chat-log destination's spool (--chatlog-max-spool-bytes); records beyond it are dropped.", float64(cfg.ChatLogMaxSpoolBytes)))
 	control, err := api.New(api.Config{
 		Region:                   cfg.Region,
 		AccountID:                cfg.AccountID,
