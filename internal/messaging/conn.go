@@ -231,6 +231,10 @@ type batch struct {
 	to      uint64 // cursor after the write
 	closing bool   // the batch ends with the close frame
 	full    bool   // cut at maxBatchFrames: more room frames are pending
+	// sent is how many frames of the original batch an earlier, partial
+	// write sent in full: the rest of a batch carries only the frames that
+	// remain, so len(frames) alone would undercount the batch.
+	sent int
 	// deliveries counts the batch's room frames by action, counted once
 	// the whole batch is written.
 	deliveries actionCounts
@@ -351,6 +355,7 @@ func (c *conn) flushDirect(w *flushWorker) {
 	var rest *batch
 	if err == nil && n < total {
 		rest = &batch{frames: skipBytes(b.frames, n), to: b.to, deliveries: b.deliveries}
+		rest.sent = len(b.frames) - len(rest.frames)
 	}
 	clear(w.frames) // drop the frame references until the next use
 	switch {
@@ -365,7 +370,7 @@ func (c *conn) flushDirect(w *flushWorker) {
 		go c.writeLoop(rest)
 	default:
 		c.cursor.Store(b.to)
-		c.g.stats.framesOut.Add(uint64(len(b.frames)))
+		c.g.stats.framesOut.Add(uint64(b.sent + len(b.frames)))
 		c.g.stats.writes.Add(1)
 		c.g.stats.deliveries.add(&b.deliveries)
 		c.mu.Lock()
@@ -438,7 +443,7 @@ func (c *conn) writeLoop(first *batch) {
 			return
 		}
 		c.cursor.Store(b.to)
-		c.g.stats.framesOut.Add(uint64(len(b.frames)))
+		c.g.stats.framesOut.Add(uint64(b.sent + len(b.frames)))
 		c.g.stats.writes.Add(1)
 		c.g.stats.deliveries.add(&b.deliveries)
 		if b.closing {

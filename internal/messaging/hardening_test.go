@@ -388,3 +388,30 @@ func TestRingReleasesWrittenFrames(t *testing.T) {
 		t.Fatalf("the ring still holds %d frames every connection has written", held)
 	}
 }
+
+// A burst written partly by the flush and partly by the connection's own
+// writer (its socket buffer is small) is counted in full in
+// FramesDelivered, and in the IVS-named deliveries.
+func TestPartialWritesCountEveryFrame(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.WriteCoalesce = -1; o.SocketSendBuffer = 4096; o.MaxPendingBytes = 16 << 20 })
+	viewer := e.connect(t, "room1", "viewer", withCaps())
+	defer viewer.close()
+	before := e.g.Stats().FramesDelivered
+	// More than the client's receive buffer holds, so that writes are cut
+	// short while it does not read yet.
+	const n = 2000
+	for range n {
+		if _, err := e.g.SendEvent(t.Context(), "room1", "x", map[string]string{"pad": strings.Repeat("p", 900)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		viewer.read(t)
+	}
+	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if got := e.g.Stats().FramesDelivered - before; got != n {
+			return fmt.Errorf("FramesDelivered grew by %d, want %d", got, n)
+		}
+		return nil
+	})
+}
