@@ -364,6 +364,11 @@ func openKeyring(cfg config.Config) (*token.Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat token key ring: %w", err)
 	}
+	// Recorded before the first token is sealed: from now on the previous
+	// key seals nothing, and retire-token-keys counts --token-ttl from here.
+	if err := kr.MarkSealing(time.Now()); err != nil {
+		return nil, fmt.Errorf("chat token key ring: %w", err)
+	}
 	return kr, nil
 }
 
