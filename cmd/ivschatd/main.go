@@ -41,6 +41,11 @@ const usageHeader = `Usage:
                                              key ring in DIR (restart to use it)
   ivschatd retire-token-keys [--key ID]...   remove keys that stopped sealing more than
                                              --token-ttl ago (refuses keys still needed)
+  ivschatd backup --out FILE [--data-dir DIR] write an online, consistent backup of the
+                                             data dir (databases and keys) to FILE
+  ivschatd restore --in FILE --data-dir NEW  restore a backup into a new data dir
+  ivschatd credentials [--export]            print the generated key pair of the data dir
+                                             (--export: as shell exports for the aws CLI)
   ivschatd version                           print the version, commit and Go version
                                              (also: ivschatd --version)
   ivschatd --help                            print this help
@@ -79,6 +84,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return rotateTokenKey(args[1:], stdout)
 		case "retire-token-keys":
 			return retireTokenKeys(args[1:], stdout)
+		case "backup":
+			return backupCmd(args[1:], stdout)
+		case "restore":
+			return restoreCmd(args[1:], stdout)
+		case "credentials":
+			return credentialsCmd(args[1:], stdout)
 		case "version", "--version", "-version":
 			if len(args) > 1 {
 				return &config.UsageError{Msg: "unexpected arguments after " + args[0] + ": " + strings.Join(args[1:], " ")}

@@ -724,3 +724,11 @@ func (s *Server) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// BackupFiles names what a backup of a data dir holds: the SQLite databases
+// (snapshotted) and the key files (copied). The chat-log spool is left out:
+// its records belong to the node that spooled them, which delivers them
+// itself; a restored copy would deliver them a second time.
+func BackupFiles() (databases, files []string) {
+	return []string{databaseFile, ledgerFile}, []string{keyringFile, credentialsFile, reviewSecretFile}
+}
