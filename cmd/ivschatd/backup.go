@@ -55,4 +55,3 @@ func restoreCmd(args []string, stdout io.Writer) error {
 		strings.Join(append(m.Databases, m.Files...), ", "))
 	return nil
 }
-
