@@ -19,11 +19,11 @@ import (
 func credentialsCmd(args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("ivschatd credentials", flag.ContinueOnError)
 	export := flags.Bool("export", false, "print POSIX shell export commands (for eval)")
-	endpoint := flags.String("endpoint", "", "endpoint URL clients use (default: derived from --listen and --tls-cert; set it behind a proxy)")
+	endpoint := flags.String("endpoint", "", "endpoint URL clients use (default: derived from --listen, https with IVSCHATD_TLS_CERT/tlsCert; set it behind a proxy)")
 	cfg, err := subcommand(flags, `ivschatd credentials [--export] [--data-dir DIR] [--endpoint URL] [--config FILE]
 
   eval "$(ivschatd credentials --data-dir ./data --export)"`,
-		args, []string{"data-dir", "region", "listen", "tls-cert"}, stdout)
+		args, []string{"data-dir", "region", "listen"}, stdout)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ const usageHeader = `Usage:
                                              key ring in DIR (restart to use it)
   ivschatd retire-token-keys [--key ID]...   remove keys that stopped sealing more than
                                              --token-ttl ago (refuses keys still needed)
-  ivschatd backup --out FILE [--data-dir DIR] write an online, consistent backup of the
+  ivschatd backup --out FILE [--data-dir D]  write an online, consistent backup of the
                                              data dir (databases and keys) to FILE
   ivschatd restore --in FILE --data-dir NEW  restore a backup into a new data dir
   ivschatd credentials [--export]            print the generated key pair of the data dir
