@@ -134,7 +134,7 @@ func retention(keys []Key, i int, sealer string, tokenTTL time.Duration, now tim
 		}
 	}
 	if stopped.IsZero() {
-		return fmt.Sprintf("may still seal tokens: no server has sealed with the newer key %s yet (restart the server to seal with it, then retire after --token-ttl)",
+		return fmt.Sprintf("may still seal tokens: no server has sealed with a newer key (%s) yet (restart the server to seal with the newest, then retire after --token-ttl)",
 			strings.Join(waiting, ", "))
 	}
 	if until := stopped.Add(tokenTTL); now.Before(until) {
