@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		s.store = lite
 		log.Info("store: SQLite", "path", path)
 	}
-	if s.keyring, err = openKeyring(cfg); err != nil {
+	if s.keyring, err = openKeyring(cfg, log); err != nil {
 		return nil, err
 	}
 	auth, err := s.authenticator()
@@ -348,7 +348,7 @@ func writeCoalesce(d time.Duration) time.Duration {
 // KeyringPath is where the chat-token key ring of a data dir lives.
 func KeyringPath(dataDir string) string { return filepath.Join(dataDir, keyringFile) }
 
-func openKeyring(cfg config.Config) (*token.Keyring, error) {
+func openKeyring(cfg config.Config, log *slog.Logger) (*token.Keyring, error) {
 	if len(cfg.TokenKeys) > 0 {
 		keys := make([]token.Key, 0, len(cfg.TokenKeys))
 		for i, s := range cfg.TokenKeys {
@@ -366,8 +366,11 @@ func openKeyring(cfg config.Config) (*token.Keyring, error) {
 	}
 	// Recorded before the first token is sealed: from now on the previous
 	// key seals nothing, and retire-token-keys counts --token-ttl from here.
+	// Not fatal: a key file the server cannot rewrite (a read-only secret
+	// mount) served before; without the record retire-token-keys keeps the
+	// older keys, which is the safe side.
 	if err := kr.MarkSealing(time.Now()); err != nil {
-		return nil, fmt.Errorf("chat token key ring: %w", err)
+		log.Warn("chat token key ring: cannot record when the newest key began sealing; retire-token-keys will keep the older keys", "err", err)
 	}
 	return kr, nil
 }
