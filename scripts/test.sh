@@ -11,11 +11,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# skipped collects "suite: why" for the summary printed on exit, so a green
+# run that tested less than everything says so at the end, not only in
+# lines that scrolled past.
+skipped=()
+bin_dir=""
+finish() {
+	local rc=$?
+	[ -n "$bin_dir" ] && rm -rf "$bin_dir"
+	echo
+	if [ ${#skipped[@]} -eq 0 ]; then
+		echo "== summary: no suite skipped"
+	else
+		echo "== summary: ${#skipped[@]} suite(s) skipped"
+		for s in "${skipped[@]}"; do
+			echo "   - $s"
+		done
+	fi
+	[ "$rc" -eq 0 ] || echo "== FAILED (exit $rc)"
+	exit "$rc"
+}
+trap finish EXIT
+
+[ -n "${IVSCHATD_TEST_POSTGRES_URL:-}" ] ||
+	skipped+=("Go PostgreSQL tests: IVSCHATD_TEST_POSTGRES_URL is not set")
+[ -n "${IVSCHATD_TEST_REDIS_URL:-}" ] ||
+	skipped+=("Go Redis/cluster tests: IVSCHATD_TEST_REDIS_URL is not set")
+
 echo "== go test -race ./..."
 go test -race -count=1 ./...
 
 bin_dir=$(mktemp -d)
-trap 'rm -rf "$bin_dir"' EXIT
 go build -o "$bin_dir/ivschatd" ./cmd/ivschatd
 export IVSCHATD_BIN="$bin_dir/ivschatd"
 
@@ -30,6 +56,7 @@ elif [ "${CI:-}" = "true" ]; then
 	exit 1
 else
 	echo "skipped: python3-boto3 not installed (apt-get install python3-boto3)"
+	skipped+=("python3 boto3 round trip: python3-boto3 is not installed (apt-get install python3-boto3)")
 fi
 
 echo "== aws CLI round trip (test/cli)"
@@ -37,4 +64,5 @@ if command -v aws >/dev/null 2>&1; then
 	test/cli/roundtrip.sh
 else
 	echo "skipped: the aws CLI is not installed"
+	skipped+=("aws CLI round trip: the aws CLI is not installed")
 fi

@@ -39,6 +39,13 @@ const usageHeader = `Usage:
   ivschatd [flags]                           run the server
   ivschatd rotate-token-key [--data-dir DIR] add a new newest chat-token key to the
                                              key ring in DIR (restart to use it)
+  ivschatd retire-token-keys [--key ID]...   remove keys that stopped sealing more than
+                                             --token-ttl ago (refuses keys still needed)
+  ivschatd backup --out FILE [--data-dir D]  write an online, consistent backup of the
+                                             data dir (databases and keys) to FILE
+  ivschatd restore --in FILE --data-dir NEW  restore a backup into a new data dir
+  ivschatd credentials [--export]            print the generated key pair of the data dir
+                                             (--export: as shell exports for the aws CLI)
   ivschatd version                           print the version, commit and Go version
                                              (also: ivschatd --version)
   ivschatd --help                            print this help
@@ -75,6 +82,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "rotate-token-key":
 			return rotateTokenKey(args[1:], stdout)
+		case "retire-token-keys":
+			return retireTokenKeys(args[1:], stdout)
+		case "backup":
+			return backupCmd(args[1:], stdout)
+		case "restore":
+			return restoreCmd(args[1:], stdout)
+		case "credentials":
+			return credentialsCmd(args[1:], stdout)
 		case "version", "--version", "-version":
 			if len(args) > 1 {
 				return &config.UsageError{Msg: "unexpected arguments after " + args[0] + ": " + strings.Join(args[1:], " ")}
@@ -95,10 +110,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the TLS certificate. Subscribed before the server is
+	// built: SIGHUP's default action ends the process, and a certificate
+	// renewal hook must never take the server down.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	go func() {
+		for {
+			select {
+			case <-hup:
+				srv.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	return srv.Run(ctx)
 }
 

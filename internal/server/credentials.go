@@ -21,21 +21,14 @@ const credentialsFile = "credentials.json"
 // (mode 0600) on first start. It is used only when no key is configured, so a
 // server never starts without authentication by accident.
 func loadOrCreateCredentials(dir string) (key config.AccessKey, path string, created bool, err error) {
-	path = filepath.Join(dir, credentialsFile)
-	data, err := os.ReadFile(path)
-	if err == nil {
-		if err := json.Unmarshal(data, &key); err != nil || key.AccessKeyID == "" || key.SecretAccessKey == "" {
-			return key, path, false, fmt.Errorf("%s is corrupt; delete it to generate a new key pair", path)
-		}
-		return key, path, false, nil
-	}
+	key, path, err = GeneratedCredentials(dir)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return key, path, false, err
 	}
 	key = config.AccessKey{AccessKeyID: "AKID" + randomUpper(16), SecretAccessKey: randomSecret()}
 	// Only the pair: a generated key has full access, so there is no policy
 	// to write.
-	data, _ = json.MarshalIndent(struct {
+	data, _ := json.MarshalIndent(struct {
 		AccessKeyID     string `json:"accessKeyId"`
 		SecretAccessKey string `json:"secretAccessKey"`
 	}{key.AccessKeyID, key.SecretAccessKey}, "", "  ")
@@ -43,6 +36,21 @@ func loadOrCreateCredentials(dir string) (key config.AccessKey, path string, cre
 		return key, path, false, err
 	}
 	return key, path, true, nil
+}
+
+// GeneratedCredentials reads the key pair the server generated in dir (see
+// loadOrCreateCredentials) without creating one; the error wraps
+// fs.ErrNotExist when there is none.
+func GeneratedCredentials(dir string) (key config.AccessKey, path string, err error) {
+	path = filepath.Join(dir, credentialsFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return key, path, err
+	}
+	if err := json.Unmarshal(data, &key); err != nil || key.AccessKeyID == "" || key.SecretAccessKey == "" {
+		return key, path, fmt.Errorf("%s is corrupt; delete it to generate a new key pair", path)
+	}
+	return key, path, nil
 }
 
 // reviewSecretFile holds the generated webhook signing secret.

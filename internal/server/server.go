@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -74,9 +73,9 @@ type Server struct {
 	listener  net.Listener
 	wsLis     net.Listener
 	pprofLis  net.Listener // nil unless --pprof-listen is set
-	// tlsConfig holds the certificate pair loaded at start; nil without
-	// --tls-cert.
-	tlsConfig *tls.Config
+	// certs serves the --tls-cert/--tls-key pair and reloads it on
+	// SIGHUP (tlsreload.go); nil without --tls-cert.
+	certs *certSource
 }
 
 // New opens the store and key ring and builds the handlers. It binds the
@@ -95,9 +94,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		}
 	}()
 	if cfg.TLSCert != "" {
-		if s.tlsConfig, err = loadTLS(cfg.TLSCert, cfg.TLSKey); err != nil {
+		if s.certs, err = newCertSource(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return nil, err
 		}
+		s.metrics.Register(s.certs)
 	}
 	if err := s.bind(); err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		s.store = lite
 		log.Info("store: SQLite", "path", path)
 	}
-	if s.keyring, err = openKeyring(cfg); err != nil {
+	if s.keyring, err = openKeyring(cfg, log); err != nil {
 		return nil, err
 	}
 	auth, err := s.authenticator()
@@ -246,24 +246,6 @@ func listen(setting, addr string) (net.Listener, error) {
 	return lis, nil
 }
 
-// loadTLS reads the certificate pair before anything is served, so a missing
-// or unreadable file stops the start instead of the first TLS handshake.
-func loadTLS(certFile, keyFile string) (*tls.Config, error) {
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return nil, settingError("--tls-cert", err)
-	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, settingError("--tls-key", err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
-}
-
 // prepareDataDir creates the data dir if needed and proves it is a writable
 // directory, so a bad --data-dir is reported as such and not as an obscure
 // SQLite or key-file error halfway through the start.
@@ -371,7 +353,7 @@ func writeCoalesce(d time.Duration) time.Duration {
 // KeyringPath is where the chat-token key ring of a data dir lives.
 func KeyringPath(dataDir string) string { return filepath.Join(dataDir, keyringFile) }
 
-func openKeyring(cfg config.Config) (*token.Keyring, error) {
+func openKeyring(cfg config.Config, log *slog.Logger) (*token.Keyring, error) {
 	if len(cfg.TokenKeys) > 0 {
 		keys := make([]token.Key, 0, len(cfg.TokenKeys))
 		for i, s := range cfg.TokenKeys {
@@ -386,6 +368,14 @@ func openKeyring(cfg config.Config) (*token.Keyring, error) {
 	kr, err := token.LoadOrCreateKeyring(KeyringPath(cfg.DataDir))
 	if err != nil {
 		return nil, fmt.Errorf("chat token key ring: %w", err)
+	}
+	// Recorded before the first token is sealed: from now on the previous
+	// key seals nothing, and retire-token-keys counts --token-ttl from here.
+	// Not fatal: a key file the server cannot rewrite (a read-only secret
+	// mount) served before; without the record retire-token-keys keeps the
+	// older keys, which is the safe side.
+	if err := kr.MarkSealing(time.Now()); err != nil {
+		log.Warn("chat token key ring: cannot record when the newest key began sealing; retire-token-keys will keep the older keys", "err", err)
 	}
 	return kr, nil
 }
@@ -560,6 +550,24 @@ func (s *Server) MessagingAddr() net.Addr {
 	return s.wsLis.Addr()
 }
 
+// Reload re-reads what can change without a restart — today the
+// --tls-cert/--tls-key pair — and is what SIGHUP does. Open connections are
+// not touched. A failed reload keeps the previous certificate, is logged at
+// Error with the reason and counted (ivschatd_tls_reloads_total{result="failed"}).
+func (s *Server) Reload() {
+	if s.certs == nil {
+		s.log.Info("reload (SIGHUP): nothing to reload without --tls-cert")
+		return
+	}
+	cert, err := s.certs.Reload()
+	if err != nil {
+		s.log.Error("TLS certificate reload failed; still serving the previous certificate", "err", err)
+		return
+	}
+	s.log.Info("TLS certificate reloaded", "subject", cert.Leaf.Subject.String(),
+		"serial", cert.Leaf.SerialNumber.String(), "notAfter", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+}
+
 // Run serves until ctx ends, then shuts down: new requests are refused,
 // WebSocket connections are closed with 1001, in-flight requests finish, and
 // the store is closed — all within the configured shutdown timeout.
@@ -589,8 +597,8 @@ func (s *Server) Run(ctx context.Context) error {
 		srv, lis := servers[i], listeners[i]
 		g.Go(func() error {
 			var err error
-			if s.tlsConfig != nil {
-				srv.TLSConfig = s.tlsConfig
+			if s.certs != nil {
+				srv.TLSConfig = s.certs.config()
 				err = srv.ServeTLS(lis, "", "")
 			} else {
 				err = srv.Serve(lis)
@@ -723,4 +731,12 @@ func (s *Server) close() error {
 		s.store = nil
 	}
 	return errors.Join(errs...)
+}
+
+// BackupFiles names what a backup of a data dir holds: the SQLite databases
+// (snapshotted) and the key files (copied). The chat-log spool is left out:
+// its records belong to the node that spooled them, which delivers them
+// itself; a restored copy would deliver them a second time.
+func BackupFiles() (databases, files []string) {
+	return []string{databaseFile, ledgerFile}, []string{keyringFile, credentialsFile, reviewSecretFile}
 }

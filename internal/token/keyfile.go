@@ -12,17 +12,20 @@ import (
 	"time"
 )
 
-// keyFileVersion is the format version of key files this build writes and
-// reads. A file with a higher version is refused rather than misread or
-// replaced: silently minting a new key would invalidate every outstanding token.
-const keyFileVersion = 1
+// keyFileVersion is the format version of key files this build writes; it
+// reads this one and the one before. A file with a higher version is refused
+// rather than misread or replaced: silently minting a new key would invalidate
+// every outstanding token. Version 2 added sealingSince, which older builds
+// would refuse as an unknown field; the version bump makes them say why.
+const keyFileVersion = 2
 
 // keyFile is the JSON layout of a key file:
 //
 //	{
 //	  "version": 1,
 //	  "keys": [
-//	    {"id": "9f86d081", "secret": "<32 bytes, standard base64>", "created": "2025-01-02T03:04:05.123456789Z"}
+//	    {"id": "9f86d081", "secret": "<32 bytes, standard base64>", "created": "2025-01-02T03:04:05.123456789Z",
+//	     "sealingSince": "2025-01-02T03:10:00Z"}
 //	  ]
 //	}
 //
@@ -37,6 +40,8 @@ type fileKey struct {
 	ID      string    `json:"id"`
 	Secret  []byte    `json:"secret"` // encoding/json uses standard base64
 	Created time.Time `json:"created"`
+	// SealingSince is omitted until a server seals with the key.
+	SealingSince time.Time `json:"sealingSince,omitzero"`
 }
 
 // LoadOrCreateKeyring loads the keyring stored at path, or, if no file exists
@@ -103,7 +108,7 @@ func parseKeyFile(data []byte) ([]Key, error) {
 		return nil, errors.New(`corrupted: no "version"`)
 	case *head.Version > keyFileVersion:
 		return nil, fmt.Errorf("format version %d was written by a newer ivschatd; this build reads version %d", *head.Version, keyFileVersion)
-	case *head.Version != keyFileVersion:
+	case *head.Version != keyFileVersion && *head.Version != keyFileVersion-1:
 		return nil, fmt.Errorf("corrupted: unknown format version %d", *head.Version)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))

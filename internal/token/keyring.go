@@ -43,6 +43,11 @@ type Key struct {
 	// Created orders keys: the newest seals. Keys parsed with ParseKey have a
 	// zero Created.
 	Created time.Time
+	// SealingSince is when a server first sealed a token with the key (see
+	// Keyring.MarkSealing); zero until then and for keys not from a key
+	// file. The key that seals before it stops sealing at this time, which
+	// is what RetireKeys needs to know.
+	SealingSince time.Time
 }
 
 // GenerateKey returns a new random key created now.
@@ -260,9 +265,8 @@ func (k *Keyring) Keys() []Key {
 // is rewritten atomically first, and on failure the ring is left unchanged, so
 // a key never seals tokens that the next restart could not open.
 //
-// Retiring old keys is left to the operator (edit the file, or the config):
-// a key must outlive the tokens and sessions it sealed, which this package
-// does not know about.
+// Retiring old keys is RetireKeys' job (or the operator's, for keys from the
+// config): a key must outlive the tokens it sealed.
 func (k *Keyring) Rotate() (Key, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

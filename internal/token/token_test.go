@@ -632,7 +632,7 @@ func TestBadKeyFiles(t *testing.T) {
 		{"empty", "", "corrupted"},
 		{"truncated", valid[:len(valid)-10], "corrupted"},
 		{"garbage", "\x00\x01binary", "corrupted"},
-		{"newer", `{"version":2,"keys":[],"future":true}`, "newer"},
+		{"newer", `{"version":3,"keys":[],"future":true}`, "newer"},
 		{"no version", `{"keys":[]}`, "version"},
 		{"version zero", strings.Replace(valid, `"version":1`, `"version":0`, 1), "version"},
 		{"no keys", `{"version":1,"keys":[]}`, "no keys"},
