@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ivschatd/ivschatd/internal/fsutil"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -258,7 +259,7 @@ func extract(r io.Reader, dataDir string) (Manifest, error) {
 		if hdr.Typeflag != tar.TypeReg || !slices.Contains(want, name) || slices.Contains(got, name) || filepath.Base(name) != name || name == "." || name == ".." {
 			return m, fmt.Errorf("unexpected entry %q", name)
 		}
-		if err := writeFile(filepath.Join(dataDir, name), tr); err != nil {
+		if err := fsutil.WriteNew(filepath.Join(dataDir, name), tr); err != nil {
 			return m, err
 		}
 		got = append(got, name)
@@ -267,20 +268,4 @@ func extract(r io.Reader, dataDir string) (Manifest, error) {
 		return m, fmt.Errorf("truncated: %d of the %d files in the manifest", len(got), len(want))
 	}
 	return m, nil
-}
-
-func writeFile(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

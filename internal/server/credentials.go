@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ivschatd/ivschatd/internal/config"
+	"github.com/ivschatd/ivschatd/internal/fsutil"
 )
 
 // credentialsFile is where a generated key pair is kept in the data dir.
@@ -32,7 +34,7 @@ func loadOrCreateCredentials(dir string) (key config.AccessKey, path string, cre
 		AccessKeyID     string `json:"accessKeyId"`
 		SecretAccessKey string `json:"secretAccessKey"`
 	}{key.AccessKeyID, key.SecretAccessKey}, "", "  ")
-	if err := writeNewFile(path, append(data, '\n')); err != nil {
+	if err := fsutil.WriteNew(path, bytes.NewReader(append(data, '\n'))); err != nil {
 		return key, path, false, err
 	}
 	return key, path, true, nil
@@ -73,25 +75,7 @@ func loadOrCreateReviewSecret(dir string) (secret []byte, path string, err error
 		return nil, path, err
 	}
 	secret = []byte(randomSecret())
-	return secret, path, writeNewFile(path, append(secret, '\n'))
-}
-
-// writeNewFile creates path with mode 0600 and data, failing if it exists, and
-// syncs it so a crash right after start cannot leave an empty secret behind.
-func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return secret, path, fsutil.WriteNew(path, bytes.NewReader(append(secret, '\n')))
 }
 
 func randomUpper(n int) string {
