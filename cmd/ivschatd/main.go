@@ -39,6 +39,8 @@ const usageHeader = `Usage:
   ivschatd [flags]                           run the server
   ivschatd rotate-token-key [--data-dir DIR] add a new newest chat-token key to the
                                              key ring in DIR (restart to use it)
+  ivschatd healthcheck [--url URL]           exit 0 if the server at URL (default
+                                             http://127.0.0.1:8080/readyz) answers 200
   ivschatd version                           print the version, commit and Go version
                                              (also: ivschatd --version)
   ivschatd --help                            print this help
@@ -75,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "rotate-token-key":
 			return rotateTokenKey(args[1:], stdout)
+		case "healthcheck":
+			return healthcheck(args[1:], stdout)
 		case "version", "--version", "-version":
 			if len(args) > 1 {
 				return &config.UsageError{Msg: "unexpected arguments after " + args[0] + ": " + strings.Join(args[1:], " ")}
