@@ -79,7 +79,7 @@ func run(write bool, out io.Writer) error {
 	}
 	std, err := os.ReadFile(filepath.Join(goroot, "LICENSE"))
 	if err != nil {
-		return fmt.Errorf("Go's own licence: %w", err)
+		return fmt.Errorf("the Go distribution's licence: %w", err)
 	}
 	mods = append([]module{{Path: "Go standard library and runtime", Version: "(toolchain)", Files: []licenceText{{Name: "LICENSE", Licence: classify(string(std)), Text: string(std)}}}}, mods...)
 
