@@ -860,19 +860,6 @@ func readRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for process %d", pid)
 }
 
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: every viewer
-// is a file descriptor, and the usual soft limit of 1024 would stop the ramp.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur >= l.Max {
-		return
-	}
-	l.Cur = l.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		fmt.Fprintln(os.Stderr, "ivschat-bench: raising the open-file limit:", err)
-	}
-}
-
 // startCPUProfile profiles the generator itself, to tell its own cost apart
 // from the server's when both share the machine.
 func startCPUProfile(path string) (stop func(), err error) {

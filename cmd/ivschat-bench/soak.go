@@ -787,15 +787,6 @@ func parseMetrics(r io.Reader, names ...string) ([]float64, error) {
 	return vals, sc.Err()
 }
 
-// fileLimit is the generator's soft open-file limit (0 if unknown).
-func fileLimit() uint64 {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0
-	}
-	return l.Cur
-}
-
 // soakReport is the summary; with -json it is printed as is.
 type soakReport struct {
 	Endpoints       []string       `json:"endpoints"`

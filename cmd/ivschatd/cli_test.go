@@ -71,6 +71,12 @@ func TestVersionLine(t *testing.T) {
 	if got := versionLine(info, true); !strings.HasPrefix(got, "ivschatd v2.0.0, commit 0123") {
 		t.Errorf("with -X main.version: %q", got)
 	}
+	defer func(c string) { commit = c }(commit)
+	commit = "feedface"
+	if got := versionLine(info, true); !strings.HasPrefix(got, "ivschatd v2.0.0, commit feedface, go1.99.1") {
+		t.Errorf("with -X main.commit: %q", got)
+	}
+	commit = ""
 	if got := versionLine(nil, false); !strings.HasPrefix(got, "ivschatd v2.0.0, commit unknown, "+runtime.Version()) {
 		t.Errorf("without build info: %q", got)
 	}

@@ -46,6 +46,8 @@ const usageHeader = `Usage:
   ivschatd restore --in FILE --data-dir NEW  restore a backup into a new data dir
   ivschatd credentials [--export]            print the generated key pair of the data dir
                                              (--export: as shell exports for the aws CLI)
+  ivschatd healthcheck [--url URL]           exit 0 if the server at URL (default
+                                             http://127.0.0.1:8080/readyz) answers 200
   ivschatd version                           print the version, commit and Go version
                                              (also: ivschatd --version)
   ivschatd --help                            print this help
@@ -90,6 +92,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return restoreCmd(args[1:], stdout)
 		case "credentials":
 			return credentialsCmd(args[1:], stdout)
+		case "healthcheck":
+			return healthcheck(args[1:], stdout)
 		case "version", "--version", "-version":
 			if len(args) > 1 {
 				return &config.UsageError{Msg: "unexpected arguments after " + args[0] + ": " + strings.Join(args[1:], " ")}

@@ -11,10 +11,17 @@ import (
 // version is used ("(devel)" for a plain go build in a checkout).
 var version string
 
+// commit is the source revision. Release builds (scripts/release.sh) set it
+// with -ldflags "-X main.commit=..." and build with -buildvcs=false, so the
+// same source gives the same bytes with or without a .git directory (a
+// container build context has none); otherwise the toolchain's VCS stamp is
+// used.
+var commit string
+
 // versionLine describes the running binary: version, commit and Go version,
 // from the build info the Go toolchain embeds.
 func versionLine(info *debug.BuildInfo, ok bool) string {
-	v, commit, goVersion := version, "unknown", runtime.Version()
+	v, rev, goVersion := version, "unknown", runtime.Version()
 	if ok {
 		if v == "" {
 			v = info.Main.Version
@@ -26,17 +33,20 @@ func versionLine(info *debug.BuildInfo, ok bool) string {
 		for _, s := range info.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				commit = s.Value
+				rev = s.Value
 			case "vcs.modified":
 				modified = s.Value == "true"
 			}
 		}
 		if modified {
-			commit += " (modified)"
+			rev += " (modified)"
 		}
+	}
+	if commit != "" {
+		rev = commit
 	}
 	if v == "" {
 		v = "(devel)"
 	}
-	return fmt.Sprintf("ivschatd %s, commit %s, %s %s/%s", v, commit, goVersion, runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("ivschatd %s, commit %s, %s %s/%s", v, rev, goVersion, runtime.GOOS, runtime.GOARCH)
 }
