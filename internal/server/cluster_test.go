@@ -141,34 +141,66 @@ func startCluster(t testing.TB, redisURL string, edit ...func(node int, c *confi
 // edit applied to its node's config after the cluster settings.
 func startNodes(t testing.TB, redisURL string, edits ...func(*config.Config)) []*testServer {
 	t.Helper()
-	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
 	if redisURL == "" {
 		redisURL = os.Getenv("IVSCHATD_TEST_REDIS_URL")
 	}
-	if pgURL == "" || redisURL == "" {
+	if os.Getenv("IVSCHATD_TEST_POSTGRES_URL") == "" || redisURL == "" {
 		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the cluster test")
 	}
-	schema := freshSchema(t, pgURL)
-	key, err := token.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rb [6]byte
-	rand.Read(rb[:])
-	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
+	settings := newClusterSettings(t)
 	nodes := make([]*testServer, len(edits))
 	for i, edit := range edits {
 		nodes[i] = startServer(t, "", func(c *config.Config) {
-			c.PostgresURL = withSearchPath(pgURL, schema)
-			c.TokenKeys = []string{key.SecretString()}
-			c.RedisURL = redisURL
-			c.RedisPrefix = prefix
+			settings.node(redisURL)(c)
 			if edit != nil {
 				edit(c)
 			}
 		})
 	}
 	return nodes
+}
+
+// clusterSettings is what the nodes of one test cluster share: a fresh
+// PostgreSQL schema, a Redis key prefix and a token key ring.
+type clusterSettings struct {
+	pgURL, schema, prefix, tokenKey string
+}
+
+// newClusterSettings creates them; the test is skipped without PostgreSQL.
+func newClusterSettings(t testing.TB) clusterSettings {
+	t.Helper()
+	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
+	if pgURL == "" {
+		t.Skip("IVSCHATD_TEST_POSTGRES_URL not set; skipping the cluster test")
+	}
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb [6]byte
+	rand.Read(rb[:])
+	return clusterSettings{
+		pgURL:    pgURL,
+		schema:   freshSchema(t, pgURL),
+		prefix:   "ivschatd-test-" + hex.EncodeToString(rb[:]),
+		tokenKey: key.SecretString(),
+	}
+}
+
+// node is the config edit of one node that reaches Redis at redisURL.
+func (cs clusterSettings) node(redisURL string) func(*config.Config) {
+	return cs.nodeVia(cs.pgURL, redisURL)
+}
+
+// nodeVia is node for a node that reaches PostgreSQL at pgURL (a proxy in
+// front of the settings' server; the schema is the settings').
+func (cs clusterSettings) nodeVia(pgURL, redisURL string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.PostgresURL = withSearchPath(pgURL, cs.schema)
+		c.TokenKeys = []string{cs.tokenKey}
+		c.RedisURL = redisURL
+		c.RedisPrefix = cs.prefix
+	}
 }
 
 func toCaps(caps []string) []types.ChatTokenCapability {

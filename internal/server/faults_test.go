@@ -20,9 +20,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/faultproxy"
-	"github.com/ivschatd/ivschatd/internal/token"
 )
 
 // Fault-injection tests of cluster mode (issue 8): two real nodes on
@@ -201,41 +199,6 @@ func TestFaultNodeKilled(t *testing.T) {
 		t.Fatalf("after B's restart: %v", err)
 	}
 	t.Logf("restarted node B delivers %v after its start", time.Since(restart).Round(time.Millisecond))
-}
-
-// clusterSettings is what the nodes of one test cluster share: a fresh
-// PostgreSQL schema, a Redis key prefix and a token key ring.
-type clusterSettings struct {
-	pgURL, prefix, tokenKey string
-}
-
-func newClusterSettings(t *testing.T) clusterSettings {
-	t.Helper()
-	pgURL := os.Getenv("IVSCHATD_TEST_POSTGRES_URL")
-	if pgURL == "" {
-		t.Skip("IVSCHATD_TEST_POSTGRES_URL not set; skipping the cluster fault test")
-	}
-	key, err := token.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rb [6]byte
-	rand.Read(rb[:])
-	return clusterSettings{
-		pgURL:    withSearchPath(pgURL, freshSchema(t, pgURL)),
-		prefix:   "ivschatd-test-" + hex.EncodeToString(rb[:]),
-		tokenKey: key.SecretString(),
-	}
-}
-
-// node is the config edit of one node that reaches Redis at redisURL.
-func (cs clusterSettings) node(redisURL string) func(*config.Config) {
-	return func(c *config.Config) {
-		c.PostgresURL = cs.pgURL
-		c.TokenKeys = []string{cs.tokenKey}
-		c.RedisURL = redisURL
-		c.RedisPrefix = cs.prefix
-	}
 }
 
 // frameStream reads a chat connection in the background, so a test can wait
@@ -497,6 +460,7 @@ func startChildNode(t *testing.T, cs clusterSettings, redisURL, dataDir string) 
 	cmd.Env = append(os.Environ(),
 		"IVSCHATD_TEST_FAULT_NODE=1",
 		"IVSCHATD_TEST_FAULT_NODE_PG="+cs.pgURL,
+		"IVSCHATD_TEST_FAULT_NODE_SCHEMA="+cs.schema,
 		"IVSCHATD_TEST_FAULT_NODE_REDIS="+redisURL,
 		"IVSCHATD_TEST_FAULT_NODE_PREFIX="+cs.prefix,
 		"IVSCHATD_TEST_FAULT_NODE_TOKEN_KEY="+cs.tokenKey,
@@ -549,6 +513,7 @@ func TestFaultChildNode(t *testing.T) {
 	}
 	cs := clusterSettings{
 		pgURL:    os.Getenv("IVSCHATD_TEST_FAULT_NODE_PG"),
+		schema:   os.Getenv("IVSCHATD_TEST_FAULT_NODE_SCHEMA"),
 		prefix:   os.Getenv("IVSCHATD_TEST_FAULT_NODE_PREFIX"),
 		tokenKey: os.Getenv("IVSCHATD_TEST_FAULT_NODE_TOKEN_KEY"),
 	}

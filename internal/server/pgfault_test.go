@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/faultproxy"
-	"github.com/ivschatd/ivschatd/internal/token"
 )
 
 // TestClusterPostgresOutage puts a fault proxy between two nodes and
@@ -39,21 +36,11 @@ func TestClusterPostgresOutage(t *testing.T) {
 	if pgURL == "" || redisURL == "" {
 		t.Skip("IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the PostgreSQL fault test")
 	}
+	settings := newClusterSettings(t) // the schema is created directly, not through the proxy
 	proxy, viaProxy := faultproxy.InFront(t, pgURL)
-	schema := freshSchema(t, pgURL) // created directly, not through the proxy
-	key, err := token.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rb [6]byte
-	rand.Read(rb[:])
-	prefix := "ivschatd-test-" + hex.EncodeToString(rb[:])
 	node := func() *testServer {
 		return startServer(t, "", func(c *config.Config) {
-			c.PostgresURL = withSearchPath(viaProxy, schema)
-			c.TokenKeys = []string{key.SecretString()}
-			c.RedisURL = redisURL
-			c.RedisPrefix = prefix
+			settings.nodeVia(viaProxy, redisURL)(c)
 			c.ChatLogRouteTTL = pgOutageRouteTTL
 		})
 	}
