@@ -45,6 +45,11 @@ type Config struct {
 	// (profiling only; keep it on loopback).
 	PprofListen string
 
+	// Console serves the web console at /console/ on Listen (never on
+	// MessagingListen). It is a client of the API with no authority of its
+	// own; off, /console/ answers 404.
+	Console bool
+
 	// Insecure turns off request authentication: an emulation mode for
 	// throwaway local setups only, logged loudly at start.
 	Insecure bool
@@ -130,6 +135,7 @@ func Default() Config {
 		AccountID:                "123456789012",
 		LogLevel:                 "info",
 		LogFormat:                "text",
+		Console:                  true,
 		TokenTTL:                 60 * time.Minute,
 		MaxRooms:                 50000,
 		MaxLoggingConfigurations: 10,
@@ -180,6 +186,7 @@ var settings = []setting{
 	{"tls-key", "tlsKey", "PEM private key file for --tls-cert", func(c *Config) flag.Value { return (*stringValue)(&c.TLSKey) }},
 	{"log-level", "logLevel", "debug, info, warn or error", func(c *Config) flag.Value { return (*stringValue)(&c.LogLevel) }},
 	{"log-format", "logFormat", "text or json", func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
+	{"console", "console", "serve the web console at /console/ on --listen (never on --messaging-listen); it signs in with an access key and can do only what the key's policy allows", func(c *Config) flag.Value { return (*boolValue)(&c.Console) }},
 	{"insecure-no-auth", "insecureNoAuth", "accept unsigned requests (local emulation only; never expose)", func(c *Config) flag.Value { return (*boolValue)(&c.Insecure) }},
 	{"token-ttl", "tokenTTL", "how long a chat token may be used to connect (tokenExpirationTime - issue time)", func(c *Config) flag.Value { return (*durationValue)(&c.TokenTTL) }},
 	{"max-rooms", "maxRooms", "rooms-per-account quota", func(c *Config) flag.Value { return (*intValue)(&c.MaxRooms) }},

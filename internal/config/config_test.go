@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:8080" || cfg.DataDir != "./data" || cfg.Region != "us-west-2" || cfg.AccountID != "123456789012" ||
-		cfg.TokenTTL != time.Hour || cfg.MaxRooms != 50000 || cfg.MaxLoggingConfigurations != 10 || cfg.MaxConnections != 50000 || cfg.Insecure {
+		cfg.TokenTTL != time.Hour || cfg.MaxRooms != 50000 || cfg.MaxLoggingConfigurations != 10 || cfg.MaxConnections != 50000 || cfg.Insecure || !cfg.Console {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -56,6 +56,38 @@ func TestPrecedenceFlagOverEnvOverFile(t *testing.T) {
 	}
 	if cfg.RateLimits["CreateChatToken"] != 200 || len(cfg.TokenKeys) != 1 {
 		t.Errorf("rate limits %v, token keys %v", cfg.RateLimits, cfg.TokenKeys)
+	}
+}
+
+// The web console is on by default and each source can turn it off (or back
+// on, over a lower-precedence source).
+func TestConsoleSetting(t *testing.T) {
+	off := filepath.Join(t.TempDir(), "off.json")
+	os.WriteFile(off, []byte(`{"console":false}`), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{"default", nil, nil, true},
+		{"flag", []string{"--console=false"}, nil, false},
+		{"env", nil, map[string]string{"IVSCHATD_CONSOLE": "false"}, false},
+		{"file", []string{"--config", off}, nil, false},
+		{"flag over file", []string{"--config", off, "--console"}, nil, true},
+		{"env over file", []string{"--config", off}, map[string]string{"IVSCHATD_CONSOLE": "1"}, true},
+		{"flag over env", []string{"--console=true"}, map[string]string{"IVSCHATD_CONSOLE": "false"}, true},
+	} {
+		cfg, err := Load(tc.args, env(tc.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if cfg.Console != tc.want {
+			t.Errorf("%s: Console = %v, want %v", tc.name, cfg.Console, tc.want)
+		}
+	}
+	if _, err := Load(nil, env(map[string]string{"IVSCHATD_CONSOLE": "perhaps"}), io.Discard); err == nil || !strings.Contains(err.Error(), "IVSCHATD_CONSOLE") {
+		t.Errorf("IVSCHATD_CONSOLE=perhaps: %v", err)
 	}
 }
 
@@ -113,7 +145,7 @@ func TestUsageNamesEnvAndDefault(t *testing.T) {
 	if _, err := Load([]string{"-h"}, env(nil), &b); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"--listen string", "IVSCHATD_LISTEN", "127.0.0.1:8080", "--insecure-no-auth\n", "IVSCHATD_INSECURE_NO_AUTH", "--max-rooms int", "--token-ttl duration"} {
+	for _, want := range []string{"--listen string", "IVSCHATD_LISTEN", "127.0.0.1:8080", "--insecure-no-auth\n", "IVSCHATD_INSECURE_NO_AUTH", "--console\n", "IVSCHATD_CONSOLE, default true", "--max-rooms int", "--token-ttl duration"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, b.String())
 		}

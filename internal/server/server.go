@@ -29,6 +29,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/chatlog"
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/connquota"
+	"github.com/ivschatd/ivschatd/internal/console"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/metrics"
 	"github.com/ivschatd/ivschatd/internal/ratelimit"
@@ -209,7 +210,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	}
 	s.readiness = s.newReadiness()
 	s.metrics.Register(metrics.Readiness(s.readiness.stats))
-	s.handler = s.routes(control)
+	var consoleHandler http.Handler
+	if cfg.Console {
+		if consoleHandler, err = console.New(); err != nil {
+			return nil, err
+		}
+	}
+	s.handler = s.routes(control, consoleHandler)
 	return s, nil
 }
 
@@ -481,10 +488,11 @@ func (s *Server) authenticator() (api.Authenticator, error) {
 // routes splits traffic on the shared listener: WebSocket upgrades go to the
 // messaging gateway (clients connect to the bare host, path "/"), /healthz
 // answers liveness and /readyz readiness, /metrics serves Prometheus metrics,
-// everything else is the control plane. (No control-plane operation uses a
-// GET path other than /tags/…, so these GET paths cannot shadow an
+// /console/ the web console (nil: turned off, 404), everything else is the
+// control plane. (No control-plane operation uses a GET path other than
+// /tags/…, nor any path under /console, so these paths cannot shadow an
 // operation.)
-func (s *Server) routes(control http.Handler) http.Handler {
+func (s *Server) routes(control, webConsole http.Handler) http.Handler {
 	metricsHandler := s.metrics.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -496,6 +504,12 @@ func (s *Server) routes(control http.Handler) http.Handler {
 			s.serveReady(w, true)
 		case isWebSocketUpgrade(r):
 			s.gateway.ServeHTTP(w, r)
+		case isConsolePath(r.URL.Path):
+			if webConsole == nil {
+				http.Error(w, "not found: the web console is turned off (--console=false)", http.StatusNotFound)
+				return
+			}
+			webConsole.ServeHTTP(w, r)
 		default:
 			control.ServeHTTP(w, r)
 		}
@@ -519,6 +533,10 @@ func (s *Server) messagingRoutes() http.Handler {
 			http.Error(w, "not found: this address serves chat connections (WebSocket), /healthz and /readyz only", http.StatusNotFound)
 		}
 	})
+}
+
+func isConsolePath(path string) bool {
+	return path == strings.TrimSuffix(console.Prefix, "/") || strings.HasPrefix(path, console.Prefix)
 }
 
 func isHealthCheck(r *http.Request) bool {

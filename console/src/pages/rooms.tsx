@@ -1,0 +1,9 @@
+import { PageTitle } from '../ui';
+
+export function RoomsPage() {
+  return (
+    <section>
+      <PageTitle>Rooms</PageTitle>
+    </section>
+  );
+}
