@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of ivschatd: Go (unit, end-to-end with the AWS SDK for Go,
 # fuzz seed corpora, race detector), Node (AWS SDK for JavaScript v3 and v2,
-# the official amazon-ivs-chat-messaging client) and Python (boto3).
+# the official amazon-ivs-chat-messaging client), Python (boto3) and the web
+# console (a rebuild check of its embedded files, its SigV4 signer against
+# the AWS SDK's, and end-to-end tests in Debian's headless chromium).
 #
 # The aws CLI round trip runs when the aws CLI is installed.
 #
@@ -47,6 +49,19 @@ export IVSCHATD_BIN="$bin_dir/ivschatd"
 
 echo "== node --test (test/node)"
 (cd test/node && npm ci --no-audit --no-fund --loglevel=error && node --test)
+
+echo "== console (console/: rebuild check, signer, browser tests)"
+(cd console && ./check-dist.sh)
+if command -v "${CHROMIUM_PATH:-/usr/bin/chromium}" >/dev/null 2>&1; then
+	(cd console && node --test test/)
+elif [ "${CI:-}" = "true" ]; then
+	echo "chromium is not installed (apt-get install chromium)" >&2
+	exit 1
+else
+	echo "skipped: chromium not installed (apt-get install chromium); only the signer test runs"
+	skipped+=("console browser tests: chromium is not installed (apt-get install chromium)")
+	(cd console && node --test test/sigv4.test.mjs)
+fi
 
 echo "== python3 boto3 round trip (test/python)"
 if /usr/bin/python3 -c 'import boto3' 2>/dev/null; then
