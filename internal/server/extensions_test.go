@@ -263,6 +263,29 @@ func TestExtensionsDenied(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("unsigned call: %d, want 403", resp.StatusCode)
 	}
+	// A browser's preflight is answered as for the standard API.
+	pre := mustRequest(t, http.MethodOptions, ts.URL+"/ivschatd/GetRoomStats", "")
+	pre.Header.Set("Origin", "http://console.example")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-amz-date")
+	resp, err = http.DefaultClient.Do(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "http://console.example" {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	// The refusals are in the request metrics under their operation.
+	resp, err = http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(m, []byte(`operation="GetServerStatus",status="403"`)) {
+		t.Error("no request metric for the refused GetServerStatus")
+	}
 }
 
 // TestExtensionsValidation: bad input gets the standard typed errors.
