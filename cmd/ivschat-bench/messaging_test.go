@@ -84,7 +84,7 @@ func TestSummarizePercentiles(t *testing.T) {
 }
 
 func TestTrackerOrdering(t *testing.T) {
-	tr := newTracker(3, 2)
+	tr := newTracker(3, 2, 1)
 	// Viewer 0 in order; viewer 1 sees sender 1 go backwards once and a
 	// duplicate; viewer 2 interleaves senders, which is not a violation.
 	for _, e := range []struct {
