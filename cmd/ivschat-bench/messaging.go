@@ -101,7 +101,7 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 		}
 		c.endpoints = append(c.endpoints, e)
 	}
-	if *pids != "" {
+	if *pids != "" && *pids != "0" { // 0 was "none" when the flag took one PID
 		for p := range strings.SplitSeq(*pids, ",") {
 			pid, err := strconv.Atoi(strings.TrimSpace(p))
 			if err != nil || pid <= 0 {
@@ -1030,7 +1030,7 @@ func (n *msgNodeReport) print(w io.Writer, i int, idleOnly bool) {
 	if idleOnly {
 		return
 	}
-	fmt.Fprintf(w, "  %d senders; delivered %d of %d frames (%.0f/s); lost %d at %d viewers; disconnected viewers %d\n",
+	fmt.Fprintf(w, "  senders %d; delivered %d of %d frames (%.0f/s); lost %d at %d viewers; disconnected viewers %d\n",
 		n.Senders, n.Delivered, n.Expected, n.DeliveredPerSec, n.Lost, n.ViewersWithLoss, n.Disconnected)
 	if l := n.Latency; l != nil {
 		fmt.Fprintf(w, "  latency: p50 %.3fms p90 %.3fms p99 %.3fms max %.3fms\n", l.P50, l.P90, l.P99, l.Max)

@@ -166,4 +166,12 @@ func TestPerViewerLatency(t *testing.T) {
 	}
 }
 
+func TestObserveAllocs(t *testing.T) {
+	// A viewer's reader records a frame without allocating.
+	tr := newTracker(4, 2, 2)
+	if n := testing.AllocsPerRun(100, func() { tr.observe(3, 1, 1, 7*time.Millisecond) }); n != 0 {
+		t.Errorf("%v allocations per frame", n)
+	}
+}
+
 func ms2d(v float64) time.Duration { return time.Duration(v * 1e6) }
