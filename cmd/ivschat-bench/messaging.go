@@ -853,8 +853,9 @@ func (b *msgBench) finish(rep *msgReport, rssBefore, rssAfter []int64) {
 		if rep.SendSeconds > 0 {
 			nr.DeliveredPerSec = float64(nr.Delivered) / rep.SendSeconds
 		}
-		nr.Latency = latencyOf(b.track.nodeShards(i))
-		nr.PerViewerLatency = b.track.perViewer(func(v int) bool { return v%E == i })
+		l := summarize(b.track.nodeShards(i))
+		nr.Latency = msOf(l)
+		nr.PerViewerLatency = b.track.perViewer(func(v int) bool { return v%E == i }, l.Max)
 		if E > 1 {
 			for from := range E {
 				nr.LatencyFromNode = append(nr.LatencyFromNode, latencyOf(b.track.pathShards(i, from)))
@@ -872,8 +873,9 @@ func (b *msgBench) finish(rep *msgReport, rssBefore, rssAfter []int64) {
 		rep.DeliveredPerSec = float64(rep.Delivered) / rep.SendSeconds
 		rep.ExpectedPerSec = float64(rep.Expected) / rep.SendSeconds
 	}
-	rep.Latency = latencyOf(b.track.shards)
-	rep.PerViewerLatency = b.track.perViewer(func(int) bool { return true })
+	l := summarize(b.track.shards)
+	rep.Latency = msOf(l)
+	rep.PerViewerLatency = b.track.perViewer(func(int) bool { return true }, l.Max)
 	switch {
 	case E == 1:
 		rep.FramesPerWrite = rep.Nodes[0].FramesPerWrite
@@ -888,8 +890,9 @@ func (b *msgBench) finish(rep *msgReport, rssBefore, rssAfter []int64) {
 }
 
 // latencyOf is the pooled percentiles of shards, in milliseconds.
-func latencyOf(shards []*histogram) *latencyMs {
-	l := summarize(shards)
+func latencyOf(shards []*histogram) *latencyMs { return msOf(summarize(shards)) }
+
+func msOf(l latencySummary) *latencyMs {
 	return &latencyMs{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max)}
 }
 

@@ -279,15 +279,17 @@ type perViewerLatency struct {
 	P99     spread `json:"p99"`
 }
 
-// perViewer summarizes the viewers for which include is true.
-func (t *tracker) perViewer(include func(v int) bool) *perViewerLatency {
+// perViewer summarizes the viewers for which include is true. ceiling is
+// the exact slowest latency among them (the pooled maximum): a bucket's
+// midpoint can lie above it, and no viewer's percentile can.
+func (t *tracker) perViewer(include func(v int) bool, ceiling time.Duration) *perViewerLatency {
 	var p50s, p99s []float64
 	for v := range t.received {
 		if !include(v) {
 			continue
 		}
 		if a, b, ok := t.viewerPercentiles(v); ok {
-			p50s, p99s = append(p50s, ms(a)), append(p99s, ms(b))
+			p50s, p99s = append(p50s, ms(min(a, ceiling))), append(p99s, ms(min(b, ceiling)))
 		}
 	}
 	return &perViewerLatency{Viewers: len(p50s), P50: spreadOf(p50s), P99: spreadOf(p99s)}

@@ -136,7 +136,7 @@ func TestPerViewerLatency(t *testing.T) {
 			}
 		}
 	}
-	all := tr.perViewer(func(int) bool { return true })
+	all := tr.perViewer(func(int) bool { return true }, time.Hour)
 	// Each viewer's p50 is its own-node latency, its p99 the cross-node one.
 	if all.Viewers != 4 ||
 		!within(ms2d(all.P50.Min), time.Millisecond) || !within(ms2d(all.P50.Median), 2*time.Millisecond) ||
@@ -144,7 +144,7 @@ func TestPerViewerLatency(t *testing.T) {
 		!within(ms2d(all.P99.Max), 41*time.Millisecond) || all.P99.P99 != all.P99.Max {
 		t.Errorf("all viewers: %+v", all)
 	}
-	node1 := tr.perViewer(func(v int) bool { return v%2 == 1 })
+	node1 := tr.perViewer(func(v int) bool { return v%2 == 1 }, time.Hour)
 	if node1.Viewers != 2 || !within(ms2d(node1.P50.Min), 2*time.Millisecond) || !within(ms2d(node1.P50.Max), 40*time.Millisecond) {
 		t.Errorf("node 1: %+v", node1)
 	}
@@ -163,6 +163,11 @@ func TestPerViewerLatency(t *testing.T) {
 	}
 	if s := summarize(tr.shards); s.Count != 400 || s.Max != 41*time.Millisecond {
 		t.Errorf("pooled: %+v", s)
+	}
+	// No viewer's figure is above the slowest message, although its
+	// bucket's midpoint may be (41 ms is in [40.960, 41.983] ms, 40 ms in [39.936, 40.959]).
+	if c := tr.perViewer(func(int) bool { return true }, 41*time.Millisecond); c.P99.Max != 41 || c.P50.Max != 40.447 {
+		t.Errorf("capped at 41 ms: %+v", c)
 	}
 }
 
