@@ -3,6 +3,7 @@
 //
 //	ivschat-bench tokens -endpoint http://127.0.0.1:8080 -duration 10s -workers 32
 //	ivschat-bench messaging -endpoint http://127.0.0.1:8080 -viewers 5000 -rate 100 -duration 30s -server-pid PID
+//	ivschat-bench messaging -endpoint http://127.0.0.1:8081,http://127.0.0.1:8082 -viewers 1000 -rate 100 -duration 15s
 //	ivschat-bench soak -endpoint http://127.0.0.1:8080 -connections 5000 -churn 50 -rate 20 -duration 60m -server-pid PID
 package main
 
@@ -45,8 +46,9 @@ func usage() {
 
 Modes:
   tokens     signed CreateChatToken requests over HTTP (control-plane throughput)
-  messaging  WebSocket viewers in one room: fan-out rate, latency, loss, ordering,
-             and the server's memory per idle connection
+  messaging  WebSocket viewers in one room, on one node or split over a cluster's:
+             fan-out rate, latency (pooled and per viewer), loss, ordering, the
+             server's frames per write and memory per idle connection
   soak       many connections with churn, token minting and messages for a long
              time, across one or more nodes: delivery loss, and the slope of
              the servers' RSS, goroutines and open files after warm-up

@@ -53,7 +53,7 @@ const (
 
 // messagingConfig is the parsed command line of the messaging mode.
 type messagingConfig struct {
-	endpoint     string
+	endpoints    []string // one per node; viewer v and sender s are on node v%len and s%len
 	creds        credFlags
 	viewers      int
 	senders      int
@@ -63,7 +63,7 @@ type messagingConfig struct {
 	inflight     int
 	size         int
 	settle       time.Duration
-	serverPID    int
+	serverPIDs   []int // one per endpoint, or none
 	idleOnly     bool
 	jsonOut      bool
 	tokenWorkers int
@@ -73,17 +73,17 @@ type messagingConfig struct {
 func parseMessagingFlags(args []string) (*messagingConfig, error) {
 	c := &messagingConfig{}
 	fs := flag.NewFlagSet("messaging", flag.ContinueOnError)
-	fs.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:8080", "server URL for the control plane; viewers connect to ws://HOST:PORT/ (loopback only)")
+	endpoints := fs.String("endpoint", "http://127.0.0.1:8080", "comma-separated control-plane URLs, one per node of a cluster; viewers and senders are split evenly and connect to ws://HOST:PORT/ of their node (loopback only)")
 	c.creds.register(fs)
 	fs.IntVar(&c.viewers, "viewers", 1000, "WebSocket viewers in the room")
-	fs.IntVar(&c.senders, "senders", 0, "sending connections (default: rate/10 rounded up, the server's per-connection request rate)")
+	fs.IntVar(&c.senders, "senders", 0, "sending connections (default: rate/10 rounded up, the server's per-connection request rate, and at least one per endpoint)")
 	fs.IntVar(&c.rate, "rate", 100, "messages per second across all senders (at most 100, the room maximum)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send (at most 5m)")
 	fs.IntVar(&c.ramp, "ramp", 1000, "connections opened per second")
 	fs.IntVar(&c.inflight, "inflight", 128, "handshakes in progress at once at most")
 	fs.IntVar(&c.size, "size", 32, "message Content length in bytes (at most 500)")
 	fs.DurationVar(&c.settle, "settle", 2*time.Second, "idle time after all viewers connected, before memory is read and sending starts")
-	fs.IntVar(&c.serverPID, "server-pid", 0, "PID of the server process, to report its RSS per idle connection (/proc/PID/status)")
+	pids := fs.String("server-pid", "", "comma-separated PIDs of the server processes, one per endpoint, to report their RSS per idle connection (/proc/PID/status)")
 	fs.BoolVar(&c.idleOnly, "idle-only", false, "only connect the viewers and measure memory; send nothing")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as one JSON object")
 	fs.IntVar(&c.tokenWorkers, "token-workers", 16, "concurrent CreateChatToken requests")
@@ -94,8 +94,24 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if err := requireLoopback(c.endpoint); err != nil {
-		return nil, err
+	for e := range strings.SplitSeq(*endpoints, ",") {
+		e = strings.TrimSpace(e)
+		if err := requireLoopback(e); err != nil {
+			return nil, err
+		}
+		c.endpoints = append(c.endpoints, e)
+	}
+	if *pids != "" && *pids != "0" { // 0 was "none" when the flag took one PID
+		for p := range strings.SplitSeq(*pids, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || pid <= 0 {
+				return nil, fmt.Errorf("server-pid: %q is not a process ID", p)
+			}
+			c.serverPIDs = append(c.serverPIDs, pid)
+		}
+		if len(c.serverPIDs) != len(c.endpoints) {
+			return nil, fmt.Errorf("server-pid: %d PIDs for %d endpoints", len(c.serverPIDs), len(c.endpoints))
+		}
 	}
 	switch {
 	case c.creds.missing():
@@ -106,8 +122,6 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 		return nil, errors.New("ramp, inflight and token-workers must be positive")
 	case c.settle < 0 || c.settle > time.Minute:
 		return nil, errors.New("settle must be between 0 and 1m")
-	case c.serverPID < 0:
-		return nil, errors.New("server-pid must be a process ID")
 	}
 	if c.idleOnly {
 		c.senders = 0
@@ -122,9 +136,11 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 		return nil, errors.New("size must be between 1 and 500")
 	case c.senders < 0 || c.senders > 1000:
 		return nil, errors.New("senders must be between 0 (automatic) and 1000")
+	case c.senders > 0 && c.senders < len(c.endpoints):
+		return nil, fmt.Errorf("senders: %d for %d endpoints; every node needs a sender", c.senders, len(c.endpoints))
 	}
 	if c.senders == 0 {
-		c.senders = (c.rate + perConnRate - 1) / perConnRate
+		c.senders = max((c.rate+perConnRate-1)/perConnRate, len(c.endpoints))
 	}
 	return c, nil
 }
@@ -139,9 +155,8 @@ const (
 
 // msgBench is one run of the messaging mode.
 type msgBench struct {
-	cfg     *messagingConfig
-	wsURL   string
-	srcIPv4 bool // the target is IPv4 loopback: rotate 127.0.0.x sources
+	cfg   *messagingConfig
+	nodes []msgNode
 
 	track    *tracker
 	state    []atomic.Uint32 // per viewer; read while readers run (drain)
@@ -159,6 +174,18 @@ type msgBench struct {
 	sent         atomic.Int64
 	sendFailures atomic.Int64
 	senderErrors atomic.Int64
+
+	perWrite []*framesPerWrite // per node, over the sending phase; nil entries if unreadable
+}
+
+// msgNode is one server of the run (the only one unless -endpoint lists
+// a cluster's nodes).
+type msgNode struct {
+	endpoint string
+	wsURL    string
+	srcIPv4  bool // the target is IPv4 loopback: rotate 127.0.0.x sources
+	pid      int
+	client   *ivschat.Client
 }
 
 // runMessaging is the WebSocket load generator: one room, many viewers, a
@@ -171,13 +198,25 @@ func runMessaging(args []string) error {
 	raiseFileLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	rep, err := runMessagingWith(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.print(os.Stdout)
+	return ctx.Err()
+}
 
-	wsURL, srcIPv4 := chatURL(cfg.endpoint)
+// runMessagingWith runs the messaging mode and returns its summary; only
+// setup errors end it early.
+func runMessagingWith(ctx context.Context, cfg *messagingConfig) (*msgReport, error) {
 	b := &msgBench{
 		cfg:          cfg,
-		wsURL:        wsURL,
-		srcIPv4:      srcIPv4,
-		track:        newTracker(cfg.viewers, cfg.senders),
+		track:        newTracker(cfg.viewers, cfg.senders, len(cfg.endpoints)),
 		state:        make([]atomic.Uint32, cfg.viewers),
 		conns:        make([]net.Conn, cfg.viewers+cfg.senders),
 		other:        make([]uint64, cfg.viewers),
@@ -185,30 +224,48 @@ func runMessaging(args []string) error {
 		closeReasons: map[string]int{},
 		rejected:     map[string]int{},
 	}
-
-	client := cfg.creds.client(cfg.endpoint, cfg.tokenWorkers)
-	room, err := createBenchRoom(ctx, client, "ivschat-bench")
-	if err != nil {
-		return err
+	for i, e := range cfg.endpoints {
+		n := msgNode{endpoint: e, client: cfg.creds.client(e, cfg.tokenWorkers)}
+		n.wsURL, n.srcIPv4 = chatURL(e)
+		if len(cfg.serverPIDs) > 0 {
+			n.pid = cfg.serverPIDs[i]
+		}
+		b.nodes = append(b.nodes, n)
 	}
-	defer deleteBenchRoom(client, room.Arn)
+
+	room, err := createBenchRoom(ctx, b.nodes[0].client, "ivschat-bench")
+	if err != nil {
+		return nil, err
+	}
+	defer deleteBenchRoom(b.nodes[0].client, room.Arn)
 
 	rep := &msgReport{
-		Endpoint: cfg.endpoint, Room: aws.ToString(room.Arn), Viewers: cfg.viewers,
-		Senders: cfg.senders, IdleOnly: cfg.idleOnly, ServerPID: cfg.serverPID,
+		Endpoint: strings.Join(cfg.endpoints, ","), Room: aws.ToString(room.Arn), Viewers: cfg.viewers,
+		Senders: cfg.senders, IdleOnly: cfg.idleOnly,
 	}
-	b.logf("creating %d viewer and %d sender tokens", cfg.viewers, cfg.senders)
-	tokens, err := b.createTokens(ctx, client, aws.ToString(room.Arn))
+	switch len(cfg.serverPIDs) {
+	case 0:
+	case 1:
+		rep.ServerPID = cfg.serverPIDs[0]
+	default:
+		rep.ServerPIDs = cfg.serverPIDs
+	}
+	b.logf("creating %d viewer and %d sender tokens through %d endpoint(s)", cfg.viewers, cfg.senders, len(b.nodes))
+	tokens, err := b.createTokens(ctx, aws.ToString(room.Arn))
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	if cfg.serverPID > 0 {
-		// Let the server finish with the token requests (connections, garbage)
-		// so that the baseline is as quiet as the idle measurement.
+	rssBefore := make([]int64, len(b.nodes))
+	if len(cfg.serverPIDs) > 0 {
+		// Let the servers finish with the token requests (connections,
+		// garbage) so that the baseline is as quiet as the idle measurement.
 		sleepCtx(ctx, time.Second)
-		if rep.ServerRSSBefore, err = readRSS(cfg.serverPID); err != nil {
-			return err
+		for i, n := range b.nodes {
+			if rssBefore[i], err = readRSS(n.pid); err != nil {
+				return nil, err
+			}
+			rep.ServerRSSBefore += rssBefore[i]
 		}
 	}
 
@@ -223,9 +280,13 @@ func runMessaging(args []string) error {
 	}
 	b.logf("%d viewers connected in %.1fs; idle for %v", rep.Connected, rep.ConnectSeconds, cfg.settle)
 	sleepCtx(ctx, cfg.settle)
-	if cfg.serverPID > 0 {
-		if rep.ServerRSSAfter, err = readRSS(cfg.serverPID); err != nil {
-			return err
+	rssAfter := make([]int64, len(b.nodes))
+	if len(cfg.serverPIDs) > 0 {
+		for i, n := range b.nodes {
+			if rssAfter[i], err = readRSS(n.pid); err != nil {
+				return nil, err
+			}
+			rep.ServerRSSAfter += rssAfter[i]
 		}
 		if rep.Connected > 0 {
 			rep.ServerRSSPerConn = float64(rep.ServerRSSAfter-rep.ServerRSSBefore) / float64(rep.Connected)
@@ -245,26 +306,32 @@ func runMessaging(args []string) error {
 		}
 	}
 	b.readers.Wait()
-	b.finish(rep)
+	b.finish(rep, rssBefore, rssAfter)
 	rep.ClientRSS, _ = readRSS(os.Getpid())
-	if cfg.jsonOut {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	rep.print(os.Stdout)
-	return ctx.Err()
+	return rep, nil
 }
 
 func (b *msgBench) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "ivschat-bench: "+format+"\n", args...)
 }
 
+// nodeOf is the node of connection idx (viewers first, then senders):
+// viewer v is on node v%E and sender s on node s%E, so that both are split
+// evenly and every node publishes.
+func (b *msgBench) nodeOf(idx int) int {
+	if idx >= b.cfg.viewers {
+		idx -= b.cfg.viewers
+	}
+	return idx % len(b.nodes)
+}
+
 // createTokens fetches every token before the first connection opens, so that
 // the server's memory baseline is taken after the control-plane work and the
 // RSS difference is the connections alone. Viewers get no capability; senders
-// get SEND_MESSAGE.
-func (b *msgBench) createTokens(ctx context.Context, client *ivschat.Client, roomArn string) ([]string, error) {
+// get SEND_MESSAGE. Token i is minted through the node connection i will use
+// (any node's token is good on every node of a cluster; this spreads the
+// work).
+func (b *msgBench) createTokens(ctx context.Context, roomArn string) ([]string, error) {
 	n := b.cfg.viewers + b.cfg.senders
 	tokens := make([]string, n)
 	var next atomic.Int64
@@ -284,7 +351,7 @@ func (b *msgBench) createTokens(ctx context.Context, client *ivschat.Client, roo
 				if i >= b.cfg.viewers {
 					user, send = "sender-"+strconv.Itoa(i-b.cfg.viewers), true
 				}
-				tok, err := mintToken(ctx, client, roomArn, user, session, send)
+				tok, err := mintToken(ctx, b.nodes[b.nodeOf(i)].client, roomArn, user, session, send)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					next.Store(int64(n)) // stop the other workers
@@ -349,11 +416,12 @@ func (b *msgBench) openAll(ctx context.Context, first int, tokens []string, loop
 // source address runs out of ephemeral ports near 28,000 connections to one
 // server port.
 func (b *msgBench) dial(ctx context.Context, idx int, token string) (net.Conn, *bufio.Reader, error) {
+	n := &b.nodes[b.nodeOf(idx)]
 	var src net.IP
-	if b.srcIPv4 {
+	if n.srcIPv4 {
 		src = sourceAddr(idx)
 	}
-	return dialChat(ctx, b.wsURL, src, token)
+	return dialChat(ctx, n.wsURL, src, token)
 }
 
 // sourceAddr is the local address of connection idx: 127.0.0.2 for the first
@@ -548,7 +616,7 @@ func (b *msgBench) send(ctx context.Context, tokens []string, rep *msgReport) {
 
 	total := int64(cfg.rate) * int64(cfg.duration/time.Millisecond) / 1000
 	content := strings.Repeat("x", cfg.size)
-	b.logf("sending %d messages at %d/s from %d senders for %v", total, cfg.rate, cfg.senders, cfg.duration)
+	b.logf("sending %d messages at %d/s from %d senders through %d endpoint(s) for %v", total, cfg.rate, cfg.senders, len(b.nodes), cfg.duration)
 	if cfg.rate > perConnRate*cfg.senders {
 		b.logf("warning: %d/s per sender is over the server's default per-connection limit of %d/s", cfg.rate/cfg.senders, perConnRate)
 	}
@@ -561,6 +629,7 @@ func (b *msgBench) send(ctx context.Context, tokens []string, rep *msgReport) {
 			defer stopProfile()
 		}
 	}
+	before := b.scrapeAll(ctx)
 	start := time.Now()
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -591,6 +660,11 @@ wait:
 	}
 	rep.SendSeconds = time.Since(start).Seconds()
 	b.drain(ctx)
+	after := b.scrapeAll(ctx)
+	b.perWrite = make([]*framesPerWrite, len(b.nodes))
+	for i := range b.nodes {
+		b.perWrite[i] = framesPerWriteOver(before[i], after[i])
+	}
 }
 
 // senderLoop sends sender s's share: global message g goes out at
@@ -696,14 +770,37 @@ func (b *msgBench) expectedTotal() uint64 {
 	return uint64(max(b.accepted(), 0)) * uint64(open)
 }
 
-// finish fills in the report from the stopped readers' state.
-func (b *msgBench) finish(rep *msgReport) {
+// finish fills in the report from the stopped readers' state, the totals
+// and each node's share (viewer v is on node v%E).
+func (b *msgBench) finish(rep *msgReport, rssBefore, rssAfter []int64) {
 	rep.HandshakeErrors = b.hsErrors
 	for _, n := range b.hsErrors {
 		rep.HandshakeFailures += n
 	}
 	rep.CloseReasons = b.closeReasons
 	rep.SlowConsumerDisconnects = b.slow
+	E := len(b.nodes)
+	rep.Nodes = make([]msgNodeReport, E)
+	for i, n := range b.nodes {
+		nr := &rep.Nodes[i]
+		nr.Endpoint, nr.PID = n.endpoint, n.pid
+		if n.pid > 0 {
+			nr.ServerRSSBefore, nr.ServerRSSAfter = rssBefore[i], rssAfter[i]
+		}
+	}
+	for v := range b.state {
+		nr := &rep.Nodes[v%E]
+		nr.Viewers++
+		if b.state[v].Load() != stateFailed {
+			nr.Connected++
+		}
+	}
+	for i := range rep.Nodes {
+		nr := &rep.Nodes[i]
+		if nr.PID > 0 && nr.Connected > 0 {
+			nr.ServerRSSPerConn = float64(nr.ServerRSSAfter-nr.ServerRSSBefore) / float64(nr.Connected)
+		}
+	}
 	if b.cfg.idleOnly {
 		return
 	}
@@ -714,10 +811,16 @@ func (b *msgBench) finish(rep *msgReport) {
 	rep.SenderDisconnects = b.senderErrors.Load()
 	accepted := uint64(max(b.accepted(), 0))
 	rep.Accepted = int64(accepted)
+	for s := range b.cfg.senders {
+		if b.conns[b.cfg.viewers+s] != nil {
+			rep.Nodes[s%E].Senders++
+		}
+	}
 	for v := range b.state {
+		nr := &rep.Nodes[v%E]
 		st := b.state[v].Load()
 		got := b.track.received[v]
-		rep.Delivered += got
+		nr.Delivered += got
 		rep.OtherFrames += b.other[v]
 		rep.OrderingViolations += uint64(b.track.reordered[v])
 		rep.Duplicates += uint64(b.track.duplicates[v])
@@ -726,16 +829,44 @@ func (b *msgBench) finish(rep *msgReport) {
 		}
 		switch st {
 		case stateOpen:
-			rep.Expected += accepted
+			nr.Expected += accepted
 			if got < accepted {
-				rep.Lost += accepted - got
-				rep.ViewersWithLoss++
+				nr.Lost += accepted - got
+				nr.ViewersWithLoss++
 			}
 		case stateClosed, stateDropped:
-			rep.Disconnected++
+			nr.Disconnected++
 			if got < accepted {
 				rep.DisconnectedMissed += accepted - got
 			}
+		}
+	}
+	var total framesPerWrite
+	totalOK := true
+	for i := range rep.Nodes {
+		nr := &rep.Nodes[i]
+		rep.Delivered += nr.Delivered
+		rep.Expected += nr.Expected
+		rep.Lost += nr.Lost
+		rep.ViewersWithLoss += nr.ViewersWithLoss
+		rep.Disconnected += nr.Disconnected
+		if rep.SendSeconds > 0 {
+			nr.DeliveredPerSec = float64(nr.Delivered) / rep.SendSeconds
+		}
+		l := summarize(b.track.nodeShards(i))
+		nr.Latency = msOf(l)
+		nr.PerViewerLatency = b.track.perViewer(func(v int) bool { return v%E == i }, l.Max)
+		if E > 1 {
+			for from := range E {
+				nr.LatencyFromNode = append(nr.LatencyFromNode, latencyOf(b.track.pathShards(i, from)))
+			}
+		}
+		if b.perWrite != nil && b.perWrite[i] != nil {
+			nr.FramesPerWrite = b.perWrite[i]
+			total.FramesDelivered += nr.FramesPerWrite.FramesDelivered
+			total.Writes += nr.FramesPerWrite.Writes
+		} else {
+			totalOK = false
 		}
 	}
 	if rep.SendSeconds > 0 {
@@ -743,14 +874,34 @@ func (b *msgBench) finish(rep *msgReport) {
 		rep.ExpectedPerSec = float64(rep.Expected) / rep.SendSeconds
 	}
 	l := summarize(b.track.shards)
-	rep.Latency = &latencyMs{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max)}
+	rep.Latency = msOf(l)
+	rep.PerViewerLatency = b.track.perViewer(func(int) bool { return true }, l.Max)
+	switch {
+	case E == 1:
+		rep.FramesPerWrite = rep.Nodes[0].FramesPerWrite
+	case totalOK:
+		// Across nodes only the counters add up; each node's histogram is
+		// in its own entry.
+		if total.Writes > 0 {
+			total.Mean = round3(float64(total.FramesDelivered) / float64(total.Writes))
+		}
+		rep.FramesPerWrite = &total
+	}
+}
+
+// latencyOf is the pooled percentiles of shards, in milliseconds.
+func latencyOf(shards []*histogram) *latencyMs { return msOf(summarize(shards)) }
+
+func msOf(l latencySummary) *latencyMs {
+	return &latencyMs{P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), Max: ms(l.Max)}
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 
-// msgReport is the summary; with -json it is printed as is.
+// msgReport is the summary; with -json it is printed as is. The totals are
+// over every node; Nodes has each node's share.
 type msgReport struct {
-	Endpoint          string         `json:"endpoint"`
+	Endpoint          string         `json:"endpoint"` // comma-separated with several nodes
 	Room              string         `json:"room"`
 	Viewers           int            `json:"viewers"`
 	Senders           int            `json:"senders"`
@@ -761,6 +912,7 @@ type msgReport struct {
 	IdleOnly          bool           `json:"idleOnly"`
 
 	ServerPID        int     `json:"serverPid,omitempty"`
+	ServerPIDs       []int   `json:"serverPids,omitempty"` // with several nodes; the RSS figures are their sums
 	ServerRSSBefore  int64   `json:"serverRssBeforeBytes,omitempty"`
 	ServerRSSAfter   int64   `json:"serverRssAfterBytes,omitempty"`
 	ServerRSSPerConn float64 `json:"serverRssPerIdleConnBytes,omitempty"`
@@ -780,6 +932,12 @@ type msgReport struct {
 	ExpectedPerSec  float64    `json:"expectedPerSec"`
 	Latency         *latencyMs `json:"latencyMs,omitempty"`
 	OtherFrames     uint64     `json:"otherFrames"`
+	// PerViewerLatency is the distribution over viewers of each one's own
+	// p50 and p99.
+	PerViewerLatency *perViewerLatency `json:"perViewerLatencyMs,omitempty"`
+	// FramesPerWrite is the servers' coalescing over the sending phase, from
+	// their /metrics (absent if not readable).
+	FramesPerWrite *framesPerWrite `json:"framesPerWrite,omitempty"`
 
 	Lost                    uint64         `json:"lost"`
 	ViewersWithLoss         int            `json:"viewersWithLoss"`
@@ -790,6 +948,34 @@ type msgReport struct {
 	Duplicates              uint64         `json:"duplicates"`
 	SlowConsumerDisconnects int            `json:"slowConsumerDisconnects"`
 	CloseReasons            map[string]int `json:"closeReasons"`
+
+	Nodes []msgNodeReport `json:"nodes"`
+}
+
+// msgNodeReport is one node's share: the viewers connected to it and what
+// they received, wherever it was sent.
+type msgNodeReport struct {
+	Endpoint         string  `json:"endpoint"`
+	PID              int     `json:"pid,omitempty"`
+	ServerRSSBefore  int64   `json:"serverRssBeforeBytes,omitempty"`
+	ServerRSSAfter   int64   `json:"serverRssAfterBytes,omitempty"`
+	ServerRSSPerConn float64 `json:"serverRssPerIdleConnBytes,omitempty"`
+	Viewers          int     `json:"viewers"`
+	Connected        int     `json:"connected"`
+	Senders          int     `json:"senders"` // connected senders that publish through this node
+
+	Delivered        uint64            `json:"delivered"`
+	Expected         uint64            `json:"expected"`
+	DeliveredPerSec  float64           `json:"deliveredPerSec"`
+	Lost             uint64            `json:"lost"`
+	ViewersWithLoss  int               `json:"viewersWithLoss"`
+	Disconnected     int               `json:"disconnectedViewers"`
+	Latency          *latencyMs        `json:"latencyMs,omitempty"`
+	PerViewerLatency *perViewerLatency `json:"perViewerLatencyMs,omitempty"`
+	// LatencyFromNode[j] is the latency of the messages sent through node j
+	// (with several nodes): j != this node crossed the broker.
+	LatencyFromNode []*latencyMs    `json:"latencyFromNodeMs,omitempty"`
+	FramesPerWrite  *framesPerWrite `json:"framesPerWrite,omitempty"`
 }
 
 type latencyMs struct {
@@ -803,7 +989,7 @@ func (r *msgReport) print(w io.Writer) {
 	fmt.Fprintf(w, "room %s at %s\n", r.Room, r.Endpoint)
 	fmt.Fprintf(w, "viewers: %d of %d connected in %.1fs; handshake failures %d%s\n",
 		r.Connected, r.Viewers, r.ConnectSeconds, r.HandshakeFailures, fmtCounts(r.HandshakeErrors))
-	if r.ServerPID > 0 {
+	if r.ServerPID > 0 || len(r.ServerPIDs) > 0 {
 		fmt.Fprintf(w, "server RSS: %.1f MiB before, %.1f MiB with %d idle viewers: %.0f bytes (%.1f KB) per connection\n",
 			mib(r.ServerRSSBefore), mib(r.ServerRSSAfter), r.Connected, r.ServerRSSPerConn, r.ServerRSSPerConn/1000)
 		if r.ServerRSSPerConn < 0 {
@@ -820,12 +1006,73 @@ func (r *msgReport) print(w io.Writer) {
 		if r.Latency != nil {
 			fmt.Fprintf(w, "latency: p50 %.3fms p90 %.3fms p99 %.3fms max %.3fms\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
 		}
+		if pv := r.PerViewerLatency; pv != nil {
+			fmt.Fprintf(w, "per-viewer latency over %d viewers: %s\n", pv.Viewers, pv)
+		}
+		fmt.Fprintf(w, "server frames per write: %s\n", r.FramesPerWrite)
 		fmt.Fprintf(w, "loss: %d frames at %d viewers; disconnected viewers %d (missed %d frames)\n",
 			r.Lost, r.ViewersWithLoss, r.Disconnected, r.DisconnectedMissed)
 		fmt.Fprintf(w, "ordering: %d violations at %d viewers; %d duplicates\n", r.OrderingViolations, r.ViewersOutOfOrder, r.Duplicates)
 	}
 	fmt.Fprintf(w, "slow-consumer disconnects: %d; close frames and drops%s\n", r.SlowConsumerDisconnects, fmtCounts(r.CloseReasons))
+	if len(r.Nodes) > 1 {
+		for i, n := range r.Nodes {
+			n.print(w, i, r.IdleOnly)
+		}
+	}
 	fmt.Fprintf(w, "client RSS: %.1f MiB\n", mib(r.ClientRSS))
+}
+
+// print writes node i's lines of a cluster run.
+func (n *msgNodeReport) print(w io.Writer, i int, idleOnly bool) {
+	fmt.Fprintf(w, "node %d (%s): %d of %d viewers connected", i, n.Endpoint, n.Connected, n.Viewers)
+	if n.PID > 0 {
+		fmt.Fprintf(w, "; server RSS %.0f bytes per idle connection", n.ServerRSSPerConn)
+	}
+	fmt.Fprintln(w)
+	if idleOnly {
+		return
+	}
+	fmt.Fprintf(w, "  senders %d; delivered %d of %d frames (%.0f/s); lost %d at %d viewers; disconnected viewers %d\n",
+		n.Senders, n.Delivered, n.Expected, n.DeliveredPerSec, n.Lost, n.ViewersWithLoss, n.Disconnected)
+	if l := n.Latency; l != nil {
+		fmt.Fprintf(w, "  latency: p50 %.3fms p90 %.3fms p99 %.3fms max %.3fms\n", l.P50, l.P90, l.P99, l.Max)
+	}
+	for j, l := range n.LatencyFromNode {
+		fmt.Fprintf(w, "  sent through node %d: p50 %.3fms p90 %.3fms p99 %.3fms max %.3fms\n", j, l.P50, l.P90, l.P99, l.Max)
+	}
+	if pv := n.PerViewerLatency; pv != nil {
+		fmt.Fprintf(w, "  per-viewer latency over %d viewers: %s\n", pv.Viewers, pv)
+	}
+	fmt.Fprintf(w, "  server frames per write: %s\n", n.FramesPerWrite)
+}
+
+// String is the text summary's form: each viewer's p50 and p99, spread.
+func (pv *perViewerLatency) String() string {
+	f := func(s spread) string {
+		return fmt.Sprintf("median %.3fms, p99 %.3fms, worst %.3fms (best %.3fms)", s.Median, s.P99, s.Max, s.Min)
+	}
+	return "own p50 " + f(pv.P50) + "; own p99 " + f(pv.P99)
+}
+
+// String is the text summary's form; "not available" if the server's
+// metrics could not be read.
+func (f *framesPerWrite) String() string {
+	if f == nil {
+		return "not available"
+	}
+	s := fmt.Sprintf("%.3f (%d frames in %d writes)", f.Mean, f.FramesDelivered, f.Writes)
+	if h := f.Histogram; h != nil {
+		s += fmt.Sprintf("; histogram: p50 %s, p99 %s, mean %.3f over %d writes", fmtBound(h.P50, h.P50Above), fmtBound(h.P99, h.P99Above), h.Mean, h.Writes)
+	}
+	return s
+}
+
+func fmtBound(v float64, above bool) string {
+	if above {
+		return fmt.Sprintf("> %g", v)
+	}
+	return fmt.Sprintf("<= %g", v)
 }
 
 func fmtCounts(m map[string]int) string {

@@ -84,7 +84,7 @@ func TestSummarizePercentiles(t *testing.T) {
 }
 
 func TestTrackerOrdering(t *testing.T) {
-	tr := newTracker(3, 2)
+	tr := newTracker(3, 2, 1)
 	// Viewer 0 in order; viewer 1 sees sender 1 go backwards once and a
 	// duplicate; viewer 2 interleaves senders, which is not a violation.
 	for _, e := range []struct {
@@ -247,8 +247,20 @@ func TestParseMessagingFlags(t *testing.T) {
 	if c.senders != 10 {
 		t.Errorf("automatic senders for 95/s: %d", c.senders)
 	}
+	// A cluster: one endpoint and PID per node, at least one sender each.
+	c, err = parseMessagingFlags([]string{"-endpoint", "http://127.0.0.1:1, http://127.0.0.1:2", "-rate", "5", "-server-pid", "10,11"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.endpoints) != 2 || c.endpoints[1] != "http://127.0.0.1:2" || c.senders != 2 || c.serverPIDs[1] != 11 {
+		t.Errorf("cluster: %+v", c)
+	}
 	for _, args := range [][]string{
 		{"-endpoint", "http://192.0.2.1:8080"},
+		{"-endpoint", "http://127.0.0.1:1,http://192.0.2.1:8080"},
+		{"-endpoint", "http://127.0.0.1:1,http://127.0.0.1:2", "-senders", "1"},
+		{"-endpoint", "http://127.0.0.1:1,http://127.0.0.1:2", "-server-pid", "10"},
+		{"-server-pid", "x"},
 		{"-rate", "101"},
 		{"-duration", "6m"},
 		{"-viewers", "0"},

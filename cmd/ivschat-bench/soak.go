@@ -763,28 +763,20 @@ func fetchMetrics(ctx context.Context, httpc *http.Client, url string, names ...
 }
 
 func parseMetrics(r io.Reader, names ...string) ([]float64, error) {
-	vals := make([]float64, len(names))
-	for i := range vals {
-		vals[i] = math.NaN()
+	samples, err := parsePromText(io.LimitReader(r, maxMetricsPage))
+	if err != nil {
+		return nil, err
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		for i, n := range names {
-			if name == n {
-				v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-				if err != nil {
-					return nil, fmt.Errorf("metric %s: %w", n, err)
-				}
-				vals[i] = v
+	vals := make([]float64, len(names))
+	for i, n := range names {
+		vals[i] = math.NaN()
+		for _, s := range samples {
+			if s.name == n && len(s.labels) == 0 {
+				vals[i] = s.value
 			}
 		}
 	}
-	return vals, sc.Err()
+	return vals, nil
 }
 
 // soakReport is the summary; with -json it is printed as is.

@@ -4,18 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"io"
-	"log/slog"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ivschatd/ivschatd/internal/config"
-	"github.com/ivschatd/ivschatd/internal/server"
 )
 
 func TestGrowthOf(t *testing.T) {
@@ -203,53 +197,11 @@ func TestParseSoakFlags(t *testing.T) {
 // messages a second. Every message must reach every viewer that was there
 // for it, and the report must show the churn and the samples.
 func TestSoakEndToEnd(t *testing.T) {
-	const key, secret = "AKIDSOAKTEST", "soak-test-secret-0123456789abcdefghij"
-	cfg := config.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.AccessKeys = []config.AccessKey{{AccessKeyID: key, SecretAccessKey: secret}}
-	cfg.ShutdownTimeout = 5 * time.Second
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("server did not stop")
-		}
-	}()
-	endpoint := "http://" + srv.Addr().String()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Get(endpoint + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not healthy: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	endpoint := startTestServer(t, nil)
 
 	csvPath := filepath.Join(t.TempDir(), "samples.csv")
 	sc, err := parseSoakFlags([]string{
-		"-endpoint", endpoint, "-access-key", key, "-secret-key", secret,
+		"-endpoint", endpoint, "-access-key", testKey, "-secret-key", testSecret,
 		"-connections", "50", "-churn", "10", "-rate", "20", "-duration", "6s",
 		"-warmup", "2s", "-sample", "1s", "-grace", "1s", "-max-growth", "1000", "-csv", csvPath,
 	})
