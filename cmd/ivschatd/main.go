@@ -124,6 +124,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	v, rev, _ := buildVersion(debug.ReadBuildInfo())
+	srv.SetBuild(v, rev)
 	go func() {
 		for {
 			select {

@@ -21,7 +21,14 @@ var commit string
 // versionLine describes the running binary: version, commit and Go version,
 // from the build info the Go toolchain embeds.
 func versionLine(info *debug.BuildInfo, ok bool) string {
-	v, rev, goVersion := version, "unknown", runtime.Version()
+	v, rev, goVersion := buildVersion(info, ok)
+	return fmt.Sprintf("ivschatd %s, commit %s, %s %s/%s", v, rev, goVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+// buildVersion is the version, commit and Go version of the binary (also
+// reported by the GetServerStatus extension).
+func buildVersion(info *debug.BuildInfo, ok bool) (v, rev, goVersion string) {
+	v, rev, goVersion = version, "unknown", runtime.Version()
 	if ok {
 		if v == "" {
 			v = info.Main.Version
@@ -48,5 +55,5 @@ func versionLine(info *debug.BuildInfo, ok bool) string {
 	if v == "" {
 		v = "(devel)"
 	}
-	return fmt.Sprintf("ivschatd %s, commit %s, %s %s/%s", v, rev, goVersion, runtime.GOOS, runtime.GOARCH)
+	return v, rev, goVersion
 }

@@ -105,6 +105,9 @@ type Deps struct {
 	// Destinations probes logging destinations; nil: every configuration
 	// is ACTIVE at once.
 	Destinations DestinationProber
+	// Extensions serves the ivschatd extension operations (extensions.go);
+	// nil: they are unknown operations.
+	Extensions Extensions
 }
 
 // Handler is the control-plane http.Handler.
@@ -117,6 +120,7 @@ type Handler struct {
 	obs      Observer
 	changes  ChangeListener
 	probe    DestinationProber
+	ext      Extensions
 	log      *slog.Logger
 	limiters map[string]*rateLimiter
 	rooms    *roomExistence
@@ -153,13 +157,14 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		obs:      deps.Observer,
 		changes:  deps.Changes,
 		probe:    deps.Destinations,
+		ext:      deps.Extensions,
 		log:      log,
 		limiters: make(map[string]*rateLimiter),
 		rooms:    newRoomExistence(time.Second),
 		now:      time.Now,
 	}
 	for name, perSecond := range cfg.RateLimits {
-		if operations[name] == nil {
+		if operations[name] == nil && extensionOperations[name] == nil {
 			return nil, errors.New("api: rate limit for unknown operation " + name)
 		}
 		if perSecond > 0 {
@@ -232,7 +237,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) string {
 		}
 		c.cred = cred
 	}
-	op, label, err := route(r)
+	op, label, err := h.route(r)
 	if err != nil {
 		h.writeError(w, r, err)
 		return ""
@@ -282,7 +287,7 @@ func (h *Handler) authorize(c *call, resource string) error {
 	if c.cred == nil {
 		return nil
 	}
-	action := "ivschat:" + c.op.name
+	action := actionOf(c.op)
 	if !c.cred.Policy.Allows(action, resource) {
 		return chat.AccessDenied("User: " + c.cred.AccessKeyID + " is not authorized to perform: " + action + " on resource: " + resource)
 	}

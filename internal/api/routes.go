@@ -56,7 +56,15 @@ var tagOperationByMethod = map[string]string{
 // percent-encode the ARN and its "/" must not split the path. A trailing
 // path prefix in the client's endpoint is tolerated by matching the last
 // segment (or the /tags/ part).
-func route(r *http.Request) (*operation, string, error) {
+func (h *Handler) route(r *http.Request) (*operation, string, error) {
+	if h.ext != nil {
+		if op := routeExtension(r); op != nil {
+			if r.Method != op.method {
+				return nil, "", unknownOperation(r)
+			}
+			return op, "", nil
+		}
+	}
 	path := r.URL.EscapedPath()
 	if i := strings.Index(path, "/tags/"); i >= 0 {
 		name := tagOperationByMethod[r.Method]

@@ -151,7 +151,7 @@ func (c *conn) publish(req *clientRequest, id string, frame []byte, policy unrec
 	if c.closing.Load() {
 		return
 	}
-	if err := c.g.publishFrame(c.g.ctx, c.room.id, frame, policy); err != nil {
+	if err := c.g.publishIn(c.g.ctx, c.room, c.room.id, frame, policy); err != nil {
 		if errors.Is(err, errNotRecorded) {
 			// Counted and logged (rate limited) by publishFrame.
 			c.sendError(req.RequestID, id, codeInternal, "Internal error: the room's chat log could not record the request, so it was not delivered")

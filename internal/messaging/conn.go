@@ -48,11 +48,13 @@ type conn struct {
 	// writev; nil where that is not available (TLS, other systems).
 	raw syscall.RawConn
 
-	userID string
-	sender []byte            // pre-encoded Sender object of this user's messages
-	attrs  map[string]string // token attributes, for review requests; read-only
-	ip     string            // client address for review requests (see clientIP)
-	caps   capSet
+	id          uint64    // ConnectionInfo.ID
+	connectedAt time.Time // when the handshake was accepted
+	userID      string
+	sender      []byte            // pre-encoded Sender object of this user's messages
+	attrs       map[string]string // token attributes, for review requests; read-only
+	ip          string            // client address for review requests (see clientIP)
+	caps        capSet
 
 	sessionTimer *time.Timer
 	closeNC      sync.Once
@@ -659,6 +661,7 @@ func (c *conn) teardown() {
 // (the JS SDK reconnects with a fresh token on it) and then close 1000.
 func (c *conn) expireSession() {
 	errFrame := encodeError(newID(), "", codeUnauthorized, "Session expired")
+	c.room.act.errorSent(codeUnauthorized, time.Now().Unix())
 	c.closeAfter(c.room.head.Load(), errFrame, closeFrame(closeNormal, reasonSessionExpired))
 }
 
@@ -668,6 +671,7 @@ func (c *conn) sendError(requestID, id string, code int, msg string) {
 	}
 	c.enqueue(encodeError(id, requestID, code, msg))
 	c.g.stats.errorsSent.Add(1)
+	c.room.act.errorSent(code, time.Now().Unix())
 }
 
 // readerWithAhead returns a reader that first yields the bytes the HTTP

@@ -24,7 +24,7 @@ import (
 //
 //	Gateway.mu → room.mu → conn.mu
 //	broker.topic.pubMu → room.mu → conn.mu   (a broker handler runs room.handle)
-//	room.rateMu, Gateway.modMu: leaves, nothing is taken while holding them
+//	room.rateMu, Gateway.modMu, Gateway.actMu: leaves, nothing is taken while holding them
 //
 // Options.RoomLimiter is called without any lock held (a Redis round trip).
 //
@@ -245,6 +245,15 @@ type Gateway struct {
 	stats      counters
 	rejections rejections
 
+	// actMu guards activity: the live figures of rooms (activity.go), of
+	// rooms with connections here and of rooms published into lately. A
+	// leaf lock.
+	actMu    sync.Mutex
+	activity map[string]*roomActivity
+	samples  deliverySamples
+	// connSeq numbers connections (ConnectionInfo.ID).
+	connSeq atomic.Uint64
+
 	// Frames the chat log could not record, and the throttle of their log
 	// lines.
 	recordFailures atomic.Uint64
@@ -347,12 +356,13 @@ func NewGateway(opts Options) (*Gateway, error) {
 	}
 	opts.setDefaults()
 	g := &Gateway{
-		opts:   opts,
-		log:    opts.Logger,
-		broker: opts.Broker,
-		ledger: opts.Ledger,
-		rooms:  make(map[string]*room),
-		done:   make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger,
+		broker:   opts.Broker,
+		ledger:   opts.Ledger,
+		rooms:    make(map[string]*room),
+		activity: make(map[string]*roomActivity),
+		done:     make(chan struct{}),
 	}
 	if g.broker == nil {
 		g.broker = broker.NewMemory()
@@ -366,8 +376,9 @@ func NewGateway(opts Options) (*Gateway, error) {
 		g.quota = connquota.NewLocal(opts.MaxConnections)
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
-	g.sweepers.Add(1)
+	g.sweepers.Add(2)
 	go g.pingLoop()
+	go g.statsLoop()
 	return g, nil
 }
 
@@ -565,6 +576,13 @@ const (
 )
 
 func (g *Gateway) publishFrame(ctx context.Context, roomID string, frame []byte, policy unrecordedPolicy) error {
+	return g.publishIn(ctx, nil, roomID, frame, policy)
+}
+
+// publishIn is publishFrame for a publisher that may know the room struct
+// (a connection of the room: r is its room; else nil), which saves the
+// activity count a map lookup.
+func (g *Gateway) publishIn(ctx context.Context, r *room, roomID string, frame []byte, policy unrecordedPolicy) error {
 	if g.opts.Recorder != nil {
 		// Recorded before it is published, so no client can have received
 		// a frame that a crash would then lose from the chat log. (A
@@ -583,6 +601,7 @@ func (g *Gateway) publishFrame(ctx context.Context, roomID string, frame []byte,
 		return fmt.Errorf("messaging: publish to room %s: %w", roomID, err)
 	}
 	g.stats.published.Add(1)
+	g.countPublished(r, roomID, frame)
 	return nil
 }
 

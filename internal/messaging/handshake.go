@@ -161,12 +161,14 @@ func lookupStatus(err error) int {
 
 func newConn(g *Gateway, claims *token.Claims) *conn {
 	return &conn{
-		g:      g,
-		userID: claims.UserID,
-		sender: encodeSender(claims.UserID, claims.Attributes),
-		attrs:  claims.Attributes,
-		caps:   capsOf(claims.Capabilities),
-		idx:    -1,
+		g:           g,
+		id:          g.connSeq.Add(1),
+		connectedAt: time.Now(),
+		userID:      claims.UserID,
+		sender:      encodeSender(claims.UserID, claims.Attributes),
+		attrs:       claims.Attributes,
+		caps:        capsOf(claims.Capabilities),
+		idx:         -1,
 	}
 }
 

@@ -49,6 +49,9 @@ type room struct {
 	// handlers receive it as RoomArn. The store keeps no ARNs.
 	arn string
 	g   *Gateway
+	// act is the room's live figures on this node, shared with any later
+	// room struct of the same ID (activity.go).
+	act *roomActivity
 
 	// cfg is the room's configuration — limits and review handler — as of
 	// the room's UpdateTime, applied to the next request of every connection
@@ -182,7 +185,7 @@ const (
 )
 
 func newRoom(g *Gateway, id, arn string) *room {
-	return &room{id: id, arn: arn, g: g}
+	return &room{id: id, arn: arn, g: g, act: g.acquireActivity(id)}
 }
 
 // setConfig installs cfg unless the room already has a view at least as new.
@@ -283,7 +286,12 @@ func (r *room) deleteRoom() {
 	errFrame := encodeError(chat.NewID(), "", codeNotFound, "Room deleted")
 	r.mu.Lock()
 	r.deleted = true
+	n := len(r.conns)
 	r.mu.Unlock()
+	now := time.Now().Unix()
+	for range n {
+		r.act.errorSent(codeNotFound, now)
+	}
 	r.closeAll(errFrame, closeFrame(closeNormal, reasonRoomDeleted))
 }
 
@@ -585,6 +593,7 @@ func (r *room) leave(c *conn) (empty bool) {
 		}
 		// Release the frames the ring holds.
 		r.ring.Store(nil)
+		r.g.releaseActivity(r.act)
 		return true
 	}
 	return false

@@ -27,6 +27,7 @@ import (
 	"github.com/ivschatd/ivschatd/internal/api"
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chatlog"
+	"github.com/ivschatd/ivschatd/internal/clusterstats"
 	"github.com/ivschatd/ivschatd/internal/config"
 	"github.com/ivschatd/ivschatd/internal/connquota"
 	"github.com/ivschatd/ivschatd/internal/console"
@@ -77,6 +78,13 @@ type Server struct {
 	// certs serves the --tls-cert/--tls-key pair and reloads it on
 	// SIGHUP (tlsreload.go); nil without --tls-cert.
 	certs *certSource
+
+	// The extension API (extensions.go): this node's ID, start time and
+	// build, and in cluster mode the gatherer that asks the other nodes.
+	node         string
+	started      time.Time
+	build        buildInfo
+	clusterStats *clusterstats.Redis
 }
 
 // New opens the store and key ring and builds the handlers. It binds the
@@ -88,7 +96,7 @@ type Server struct {
 // connections — so a server that cannot start does not leave generated
 // credentials or key files behind. Every error names the setting at fault.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
+	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), started: time.Now(), build: defaultBuild(), node: newNodeID()}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -181,6 +189,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.metrics.Register(metrics.Gateway(s.gateway.Stats))
+	var gatherer clusterstats.Gatherer = &clusterstats.Local{Node: s.node, Source: statsSource{s}}
+	if s.redis != nil {
+		s.clusterStats, err = clusterstats.NewRedis(ctx, s.redis, clusterstats.RedisOptions{
+			Prefix: cfg.RedisPrefix, Node: s.node, Source: statsSource{s}, Timeout: statsTimeout,
+			Logger: log.With("component", "clusterstats"),
+		})
+		if err != nil {
+			return nil, settingError("--redis-url", err)
+		}
+		gatherer = s.clusterStats
+	}
 	s.metrics.Register(metrics.IVS(s.gateway.Stats, reviewer.Stats, s.chatlog.Stats))
 	s.metrics.Register(metrics.Setting("messaging_connection_limit",
 		"The concurrent chat connections quota (--max-connections): of this node alone, or in cluster mode of the whole cluster.", float64(cfg.MaxConnections)))
@@ -204,6 +223,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		Observer:     s.metrics,
 		Changes:      s.chatlog,
 		Destinations: s.chatlog,
+		Extensions:   extensions{Gatherer: gatherer, s: s},
 	})
 	if err != nil {
 		return nil, err
@@ -323,6 +343,9 @@ func (s *Server) connectCluster(ctx context.Context) error {
 	if err != nil {
 		return settingError("--redis-url", err)
 	}
+	// The node's ID in the quota's lease names it in the extension API
+	// too, so both views of the cluster agree.
+	s.node = s.quota.Node()
 	return nil
 }
 
@@ -719,6 +742,10 @@ func (s *Server) close() error {
 			errs = append(errs, fmt.Errorf("redis broker: %w", err))
 		}
 		s.broker = nil
+	}
+	if s.clusterStats != nil {
+		s.clusterStats.Close()
+		s.clusterStats = nil
 	}
 	if s.quota != nil {
 		// After the gateway's last connection ended: the node's slots are
