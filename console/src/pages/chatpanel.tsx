@@ -148,7 +148,7 @@ export function ChatPanel({ room }: { room: Room }) {
           setStatus({ state: 'closed', userId: who, close: info });
           append({
             kind: 'status',
-            text: info.byClient ? `Left the room (${describeClose(info)}).` : `Disconnected by the server: ${describeClose(info)}.`,
+            text: info.byClient ? 'You left the room.' : `Disconnected by the server: ${describeClose(info)}.`,
             time: new Date().toISOString(),
           });
         },
@@ -337,9 +337,7 @@ function statusText(s: Status): string {
     case 'open':
       return `Connected as ${s.userId}.`;
     case 'closed':
-      return s.close.byClient
-        ? `Left the room (${describeClose(s.close)}).`
-        : `Disconnected by the server: ${describeClose(s.close)}.`;
+      return s.close.byClient ? 'You left the room.' : `Disconnected by the server: ${describeClose(s.close)}.`;
   }
 }
 
