@@ -128,13 +128,16 @@ test('the room page shows the room, then two users chat, delete, send an event a
     await alice.screenshot({ path: joinPath(DOCS, 'console-room.png') });
   }
 
-  // Alice deletes bob's message over her connection (DELETE_MESSAGE).
-  await messageEntry(alice, 'hi from bob').getByRole('button', { name: /^Delete/ }).click();
+  // Alice deletes bob's message over her connection (DELETE_MESSAGE), from
+  // the keyboard; her focus stays in the log when the button goes.
+  await messageEntry(alice, 'hi from bob').getByRole('button', { name: /^Delete/ }).focus();
+  await alice.keyboard.press('Enter');
   for (const page of [alice, bob]) {
     await page.waitForFunction(() => ![...document.querySelectorAll('li.chat-message')].some((li) => li.textContent.includes('hi from bob')));
     await log(page).locator('li.chat-deleted', { hasText: 'Message deleted' }).waitFor();
     await log(page).locator('li.chat-event', { hasText: 'aws:DELETE_MESSAGE' }).waitFor();
   }
+  assert.equal(await alice.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Chat frames');
   // Bob lacks the capability: his delete goes through the DeleteMessage API.
   await messageEntry(bob, 'hello from alice').getByRole('button', { name: /^Delete/ }).click();
   await alice.waitForFunction(() => ![...document.querySelectorAll('li.chat-message')].some((li) => li.textContent.includes('hello from alice')));

@@ -96,6 +96,9 @@ export function ChatPanel({ room }: { room: Room }) {
         const gone = deletedMessageId(f);
         if (gone) {
           const reason = f.attributes.Reason ?? '';
+          // Its Delete button goes: keep a keyboard user's focus in the log.
+          const active = document.activeElement;
+          if (active instanceof HTMLElement && active.closest('li')?.getAttribute('data-message-id') === gone) logRef.current?.focus();
           setEntries((old) => old.map((e) => (e.kind === 'message' && e.frame.id === gone ? { ...e, deleted: { reason } } : e)));
         }
         append({ kind: 'event', frame: f });
@@ -199,6 +202,8 @@ export function ChatPanel({ room }: { room: Room }) {
             class="chat-log"
             ref={logRef}
             aria-label="Chat frames"
+            aria-live="polite"
+            aria-relevant="additions"
             tabIndex={0}
             onScroll={(e) => {
               const el = e.currentTarget;
