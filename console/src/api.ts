@@ -186,20 +186,37 @@ export interface ServerStatus {
   mode: 'single' | 'cluster';
   ready: boolean;
   checks: { name: string; ok: boolean; error?: string }[];
-  totals: { connections: number; roomsWithConnections: number; deliveriesPerSecond: number; messagesPerSecond: number };
-  nodes: { node: string; version: string; startTime: string; connections: number; roomsWithConnections: number; deliveriesPerSecond: number }[];
+  totals: {
+    connections: number;
+    roomsWithConnections: number;
+    deliveriesPerSecond: number;
+    messagesPerSecond: number;
+    eventsPerSecond?: number;
+  };
+  nodes: {
+    node: string;
+    version: string;
+    startTime: string;
+    connections: number;
+    roomsWithConnections: number;
+    deliveriesPerSecond: number;
+    messagesPerSecond?: number;
+    eventsPerSecond?: number;
+  }[];
   nodesMissing: number;
+  /** One row per destination and node (internal/chatlog's spool figures). */
   chatLog: {
+    node: string;
     destination: string;
     type: string;
     spoolBytes: number;
-    pendingRecords: number;
+    spooledRecords: number;
     deliveredRecords: number;
     droppedRecords: number;
+    failedToSpoolRecords: number;
     failedAttempts: number;
-    lastError: string;
-    node: string;
   }[];
+  sampledAt?: string;
 }
 
 export interface Extensions {
