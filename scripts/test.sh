@@ -53,7 +53,7 @@ echo "== node --test (test/node)"
 echo "== console (console/: rebuild check, signer, browser tests)"
 (cd console && ./check-dist.sh)
 if command -v "${CHROMIUM_PATH:-/usr/bin/chromium}" >/dev/null 2>&1; then
-	(cd console && node --test test/)
+	(cd console && npm test)
 elif [ "${CI:-}" = "true" ]; then
 	echo "chromium is not installed (apt-get install chromium)" >&2
 	exit 1
