@@ -21,8 +21,8 @@ import "time"
 // followed at once by the next, which then carries everything that arrived
 // during it.
 //
-// What that does to a room. Flushing takes at most 1/gain of the room's wall
-// time, so a room cannot keep the machine busy flushing one frame per write
+// What that does to a room. Until the gap reaches the maximum, flushing
+// takes at most 1/gain of the room's wall time, so a room cannot keep the machine busy flushing one frame per write
 // while batching would serve it with a fraction of the syscalls. While the
 // messages of a room come further apart than gain × cost, every message is
 // flushed on arrival: at 1,000 viewers a flush takes a few milliseconds, so
@@ -59,18 +59,22 @@ type flushPacer struct {
 	fixed bool
 }
 
-// Constants of the rule, chosen with ivschat-bench on the 2-core machine
-// (server and generator on the same cores; commit message of this change):
+// Constants of the rule, chosen with ivschat-bench (15 s runs, server and
+// generator on the same 2 cores, which other work was loading at the time:
+// load average 3–5, so the figures are rough; see the commit message):
 //
-//   - pacerGain 2: flushing takes at most half of the room's time. At 1,000
-//     viewers × 100 msg/s one flush took 1.5–4 ms (2 workers), so the gap
-//     stays well under the 10 ms between messages and every message goes
-//     out on arrival (p50 ≈ 3 ms instead of 35 ms). At 5,000 viewers a
-//     flush took 25–45 ms, so the gap reaches the 60 ms maximum and the
-//     server behaves as with the old fixed window (≈ 500,000 frames/s,
-//     1.5 µs of server CPU per delivery). A gain of 1 saturates the
-//     machine at 5,000 × 100 (the old 20 ms window's 105% server CPU and
-//     worse p99); 3 or more only delays medium rooms.
+//   - pacerGain 2: flushing takes at most half of the room's time. At 5,000
+//     viewers one flush took 28–32 ms, so the gap reaches the 60 ms maximum
+//     and the room is served as with the old fixed window (≈ 500,000
+//     frames/s, 6.3 frames per write); a gain of 1.5 would leave it at
+//     45 ms, nearer the 20–50 ms windows that cost 88–107% of a core
+//     there (docs/benchmarks.md). At 1,000 viewers one flush took 4–7 ms
+//     on the loaded machine, so the gap was about 12 ms, 1.7–2 frames per
+//     write at 100 msg/s, and p50 fell from 35–37 ms to 13.5–15 ms, p99
+//     from 65–70 ms to 34–47 ms in interleaved runs; on an idle machine a
+//     flush of 1,000 connections is cheaper and the gap shorter than the
+//     10 ms between messages. Gain 1.5 measured no better at 1,000 ×
+//     100 in the same noise.
 //   - costWeight 8, and each sample clamped to [cost/2, 2 × cost]: one
 //     outlier (a flush preempted by another process for ten times its
 //     usual duration) moves the average by 12.5% at most, within the
