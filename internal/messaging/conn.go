@@ -353,6 +353,7 @@ func (c *conn) flushDirect(w *flushWorker) {
 	c.writing = true
 	c.mu.Unlock()
 	w.frames = b.frames
+	w.writes++
 	n, total, err := c.writeNonblocking(b.frames, w)
 	var rest *batch
 	if err == nil && n < total {
@@ -374,6 +375,7 @@ func (c *conn) flushDirect(w *flushWorker) {
 		c.cursor.Store(b.to)
 		c.g.stats.framesOut.Add(uint64(b.sent + len(b.frames)))
 		c.g.stats.writes.Add(1)
+		w.sizes.observe(b.sent + len(b.frames))
 		c.g.stats.deliveries.add(&b.deliveries)
 		c.mu.Lock()
 		more := b.full || len(c.private) > 0 || c.closeSet
@@ -447,6 +449,7 @@ func (c *conn) writeLoop(first *batch) {
 		c.cursor.Store(b.to)
 		c.g.stats.framesOut.Add(uint64(b.sent + len(b.frames)))
 		c.g.stats.writes.Add(1)
+		c.g.stats.writeSizes.observe(b.sent + len(b.frames))
 		c.g.stats.deliveries.add(&b.deliveries)
 		if b.closing {
 			c.mu.Lock()

@@ -92,7 +92,8 @@
 //
 // See room.go and conn.go: a broadcast is encoded once into a complete
 // WebSocket frame and appended to the room's ring; a flush (never two at
-// once per room, at most one per Options.WriteCoalesce) walks the room's
+// once per room, paced by what the room's flushes cost and at most one per
+// Options.WriteCoalesce: flushpace.go) walks the room's
 // connections with one worker per CPU and writes each one's pending frames
 // with one non-blocking writev; a connection whose socket is full finishes
 // in its own writer goroutine. Lock order is written down in gateway.go.

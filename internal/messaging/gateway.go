@@ -88,13 +88,15 @@ type Options struct {
 	// pongs, pings) may wait before it is disconnected as a slow consumer.
 	// Default 256.
 	QueueLimit int
-	// WriteCoalesce is the shortest interval between the starts of two
-	// flushes of a room. A broadcast into a room that has not flushed for
-	// this long is written at once; broadcasts that follow sooner, or while
-	// a flush is still running, gather and go out together, so each
-	// connection writes several frames per syscall under load. Default
-	// 20ms; negative removes the interval (a flush starts as soon as the
-	// previous one ended).
+	// WriteCoalesce bounds the interval between the starts of two flushes
+	// of a room. The interval itself follows what flushing the room costs
+	// (flushPacer): twice the room's average flush duration, so a room
+	// whose flushes are cheap writes every broadcast at once, and a room of
+	// thousands of connections gathers broadcasts for up to WriteCoalesce
+	// to write several frames per syscall. Broadcasts that arrive while a
+	// flush is still running always go out together with the next one.
+	// Default 60ms; negative removes the interval (a flush starts as soon
+	// as the previous one ended).
 	WriteCoalesce time.Duration
 	// WriteTimeout bounds one write to a connection; a client that does not
 	// take the bytes in time is dropped as a slow consumer. Default 10s.
@@ -154,6 +156,11 @@ type Options struct {
 	// from anyone else the header is ignored. The client address is what
 	// review handlers get as Sender.Ip.
 	TrustedProxies []netip.Prefix
+
+	// fixedFlushGap (tests only) paces every room's flushes by
+	// WriteCoalesce alone, as before the adaptive rule, so that a test can
+	// put a whole burst into one flush whatever a flush costs.
+	fixedFlushGap bool
 }
 
 func (o *Options) setDefaults() {
@@ -170,7 +177,7 @@ func (o *Options) setDefaults() {
 		o.QueueLimit = 256
 	}
 	if o.WriteCoalesce == 0 {
-		o.WriteCoalesce = 20 * time.Millisecond
+		o.WriteCoalesce = 60 * time.Millisecond
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
@@ -268,6 +275,8 @@ type counters struct {
 	idle          atomic.Uint64
 	published     atomic.Uint64
 	errorsSent    atomic.Uint64
+	// writeSizes counts writes by the number of frames they carried.
+	writeSizes writeSizes
 	// deliveries counts MESSAGE and EVENT frames written to connections by
 	// the action that produced them, per write batch (batch.deliveries).
 	deliveries atomicActionCounts
@@ -318,7 +327,10 @@ type Stats struct {
 	FramesDelivered uint64
 	// Writes counts write calls (one writev each); FramesDelivered/Writes
 	// is the coalescing factor.
-	Writes                  uint64
+	Writes uint64
+	// FramesPerWrite is the distribution of frames per write (its Count
+	// and Sum are Writes and FramesDelivered as of a moment later).
+	FramesPerWrite          FramesPerWrite
 	SlowConsumerDisconnects uint64
 	IdleDisconnects         uint64
 	Published               uint64 // MESSAGE and EVENT frames published by this node
@@ -403,6 +415,7 @@ func (g *Gateway) Stats() Stats {
 		RejectedByReason:        g.rejections.byReason(),
 		FramesDelivered:         g.stats.framesOut.Load(),
 		Writes:                  g.stats.writes.Load(),
+		FramesPerWrite:          g.stats.writeSizes.load(),
 		SlowConsumerDisconnects: g.stats.slowConsumers.Load(),
 		IdleDisconnects:         g.stats.idle.Load(),
 		Published:               g.stats.published.Load(),

@@ -293,6 +293,7 @@ func TestRecordFailureRefusesFrame(t *testing.T) {
 func TestBurstReachesReadingViewer(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
 		o.WriteCoalesce = 200 * time.Millisecond // every event of the burst lands in one window
+		o.fixedFlushGap = true                   // even though flushing this small room is cheap
 		o.MaxPendingBytes = 256 << 10            // the reader may be starved of CPU for a while on a busy machine
 		o.SocketSendBuffer = 4096                // the stuck client's socket fills at once
 	})

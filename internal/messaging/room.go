@@ -26,11 +26,14 @@ import (
 // whose socket is full gets a writer goroutine (one that exists only while
 // there is something to write).
 //
-// Flushes never overlap and are rate limited by Options.WriteCoalesce: the
-// first broadcast after a quiet period flushes at once (low latency when
-// idle); broadcasts that arrive while a flush runs, or within the interval
-// after one started, gather and go out together with the next flush, so
-// under load each connection writes several frames per syscall. The syscall
+// Flushes never overlap and are paced per room (flushPacer, flushpace.go):
+// the next flush may start no sooner than twice the room's average flush
+// duration after the last one started, bounded by Options.WriteCoalesce. A
+// room whose flushes are cheap therefore flushes every broadcast at once;
+// in a room whose flushes are expensive, broadcasts that arrive while a
+// flush runs, or within the gap after one started, gather and go out
+// together with the next flush, so each connection writes several frames
+// per syscall. The syscall
 // count, not the byte count, is the ceiling of a fan-out server (design.md:
 // ~250k writes/s on the 2-core machine, millions of frames/s when batched).
 //
@@ -77,9 +80,10 @@ type room struct {
 	subscribed   chan struct{}
 	subErr       error
 	lastFlush    time.Time
-	flushPending bool // frames were published since the last flush started
-	flushing     bool // a flush is walking the connections (see flush)
-	timerArmed   bool // flushTimer will start the next flush
+	pacer        flushPacer // when the next flush may start
+	flushPending bool       // frames were published since the last flush started
+	flushing     bool       // a flush is walking the connections (see flush)
+	timerArmed   bool       // flushTimer will start the next flush
 	flushTimer   *time.Timer
 	walk         []*conn // the running flush's snapshot of conns, reused
 	// offered is head as of the start of the last flush: every connection
@@ -185,7 +189,7 @@ const (
 )
 
 func newRoom(g *Gateway, id, arn string) *room {
-	return &room{id: id, arn: arn, g: g, act: g.acquireActivity(id)}
+	return &room{id: id, arn: arn, g: g, act: g.acquireActivity(id), pacer: newFlushPacer(g.opts.WriteCoalesce, g.opts.fixedFlushGap)}
 }
 
 // setConfig installs cfg unless the room already has a view at least as new.
@@ -418,8 +422,8 @@ func (r *room) writerCaughtUp() {
 
 // scheduleFlushLocked notes that frames wait and starts a flush unless one
 // is running (the frames then go with the next flush, started as soon as the
-// running one ends) or the room flushed less than WriteCoalesce ago (a timer
-// starts it then).
+// running one ends) or the pacer's gap since the last flush has not passed
+// (a timer starts it then).
 func (r *room) scheduleFlushLocked() {
 	r.flushPending = true
 	if r.flushing || r.timerArmed {
@@ -429,15 +433,14 @@ func (r *room) scheduleFlushLocked() {
 }
 
 // startFlushLocked starts a flush of what is pending now, or arms the timer
-// when the last flush started less than WriteCoalesce ago.
+// when the pacer's gap since the last flush started has not passed.
 func (r *room) startFlushLocked(now time.Time) {
-	window := r.g.opts.WriteCoalesce
-	if since := now.Sub(r.lastFlush); window > 0 && since < window {
+	if wait := r.pacer.wait(now, r.lastFlush); wait > 0 {
 		r.timerArmed = true
 		if r.flushTimer == nil {
-			r.flushTimer = time.AfterFunc(window-since, r.flushFromTimer)
+			r.flushTimer = time.AfterFunc(wait, r.flushFromTimer)
 		} else {
-			r.flushTimer.Reset(window - since)
+			r.flushTimer.Reset(wait)
 		}
 		return
 	}
@@ -447,7 +450,7 @@ func (r *room) startFlushLocked(now time.Time) {
 	r.walk = append(r.walk[:0], r.conns...)
 	offered, start := r.offered, r.head.Load()
 	r.offered = start
-	go r.flush(r.walk, offered, start)
+	go r.flush(r.walk, offered, start, now)
 }
 
 func (r *room) flushFromTimer() {
@@ -465,10 +468,16 @@ func (r *room) flushFromTimer() {
 // on the shared counter.
 const flushChunk = 32
 
-// flushWorker holds one flush worker's scratch buffers.
+// flushWorker holds one flush worker's scratch buffers, and what it wrote
+// during one flush: counted locally and added to the gateway's atomics once
+// per flush (done), so that a write costs no shared cache line.
 type flushWorker struct {
 	frames [][]byte
 	iov    iovecs
+	// writes counts the connections this worker wrote to (a writev, whole
+	// or partial); sizes the frames of each completed write.
+	writes int
+	sizes  localWriteSizes
 }
 
 var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
@@ -482,7 +491,9 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 // it. Broadcasts published meanwhile wait for the next flush, which starts
 // when this one ends, so the flush rate adapts to the load: at once when the
 // room is quiet, and under load each connection's frames gather for as long
-// as one walk takes. start is head when the flush began.
+// as one walk takes. start is head when the flush began, began the time it
+// was started; the walk's duration, when it wrote anything, is the pacer's
+// sample of what a flush of this room costs.
 //
 // Measured with ivschat-bench (5,000 viewers, 100 messages/s, 2 cores
 // shared with the generator): a writev costs the server ~10 µs of CPU, most
@@ -491,16 +502,23 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 // fixed timer started a flush while the previous one's writers still ran)
 // kept both cores saturated; not overlapping, with the same 50ms window,
 // gave p99 160 ms instead of 180-980 ms.
-func (r *room) flush(conns []*conn, offered, start uint64) {
+func (r *room) flush(conns []*conn, offered, start uint64, began time.Time) {
 	budget := uint64(r.g.opts.MaxPendingBytes)
 	var next atomic.Int64
 	// least is the smallest cursor of a connection still served: frames
 	// below it can be released once the walk is over.
 	var least atomic.Uint64
 	least.Store(start)
+	// wrote counts the connections written to, added once per worker.
+	var wrote atomic.Int64
 	work := func() {
 		w := flushWorkers.Get().(*flushWorker)
 		defer flushWorkers.Put(w)
+		defer func() {
+			wrote.Add(int64(w.writes))
+			w.writes = 0
+			r.g.stats.writeSizes.add(&w.sizes)
+		}()
 		low := start
 		for {
 			i := int(next.Add(flushChunk)) - flushChunk
@@ -536,6 +554,7 @@ func (r *room) flush(conns []*conn, offered, start uint64) {
 	}
 	work()
 	wg.Wait()
+	took := time.Since(began)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -543,6 +562,12 @@ func (r *room) flush(conns []*conn, offered, start uint64) {
 	r.flushing = false
 	if r.closed {
 		return
+	}
+	if wrote.Load() > 0 {
+		// A walk that wrote nothing (every connection caught up, the
+		// release walk of writerCaughtUp) says nothing about what
+		// delivering a frame to the room costs.
+		r.pacer.observe(took)
 	}
 	r.releaseBelowLocked(least.Load())
 	if r.flushPending && !r.timerArmed {

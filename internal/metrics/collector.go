@@ -3,20 +3,35 @@ package metrics
 import "github.com/prometheus/client_golang/prometheus"
 
 // statMetric is one metric derived from a subsystem's Stats snapshot:
-// one value, or (byLabel set) one value per value of its single label.
+// one value, (byLabel set) one value per value of its single label, or
+// (hist set) a histogram.
 type statMetric[S any] struct {
 	desc    *prometheus.Desc
 	kind    prometheus.ValueType
 	value   func(S) float64
 	byLabel func(S) map[string]uint64
+	hist    func(S) histogram
+}
+
+// histogram is a distribution in the Prometheus layout: buckets maps each
+// upper bound to the count of observations at most that (cumulative).
+type histogram struct {
+	count   uint64
+	sum     float64
+	buckets map[float64]uint64
+}
+
+// histogramOf is a histogram metric read from a Stats snapshot.
+func histogramOf[S any](name, help string, h func(S) histogram) statMetric[S] {
+	return statMetric[S]{desc: prometheus.NewDesc(namespace+"_"+name, help, nil, nil), hist: h}
 }
 
 func gauge[S any](name, help string, value func(S) float64) statMetric[S] {
-	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, value, nil}
+	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, value, nil, nil}
 }
 
 func counter[S any](name, help string, value func(S) float64) statMetric[S] {
-	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.CounterValue, value, nil}
+	return statMetric[S]{prometheus.NewDesc(namespace+"_"+name, help, nil, nil), prometheus.CounterValue, value, nil, nil}
 }
 
 // counterBy is a counter with one label, read from a map of label value to
@@ -45,6 +60,11 @@ func (c *statsCollector[S]) Describe(ch chan<- *prometheus.Desc) {
 func (c *statsCollector[S]) Collect(ch chan<- prometheus.Metric) {
 	s := c.snapshot()
 	for _, m := range c.metrics {
+		if m.hist != nil {
+			h := m.hist(s)
+			ch <- prometheus.MustNewConstHistogram(m.desc, h.count, h.sum, h.buckets)
+			continue
+		}
 		if m.byLabel != nil {
 			for label, v := range m.byLabel(s) {
 				ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(v), label)

@@ -76,6 +76,7 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		counterBy("messaging_handshakes_rejected_total", "WebSocket handshakes refused, by reason (token_missing, token_invalid, token_expired, token_used, room_not_found, quota_exceeded, shutting_down, not_websocket, upgrade_failed and internal failures).", "reason", func(s messaging.Stats) map[string]uint64 { return s.RejectedByReason }),
 		counter("messaging_frames_delivered_total", "WebSocket frames written to clients (a broadcast to n connections counts n).", func(s messaging.Stats) float64 { return float64(s.FramesDelivered) }),
 		counter("messaging_writes_total", "Socket writes; frames_delivered/writes is the coalescing factor.", func(s messaging.Stats) float64 { return float64(s.Writes) }),
+		histogramOf("messaging_frames_per_write", "Frames carried by one socket write (one writev per connection per flush; more frames per write when a busy room's broadcasts gather).", framesPerWrite),
 		counter("messaging_slow_consumer_disconnects_total", "Connections closed as slow consumers (offered bytes not taken, a blocked write, or a full private queue).", func(s messaging.Stats) float64 { return float64(s.SlowConsumerDisconnects) }),
 		counter("messaging_idle_disconnects_total", "Connections closed for missing pongs.", func(s messaging.Stats) float64 { return float64(s.IdleDisconnects) }),
 		counter("messaging_published_total", "MESSAGE and EVENT frames published by this node.", func(s messaging.Stats) float64 { return float64(s.Published) }),
@@ -118,6 +119,15 @@ func Review(stats func() review.Stats) prometheus.Collector {
 		fallbacks:   prometheus.NewDesc(namespace+"_review_fallbacks_total", "Reviews decided by the room's fallbackResult, by reason.", []string{"reason"}, nil),
 		latency:     prometheus.NewDesc(namespace+"_review_duration_seconds", "Message review handler latency.", nil, nil),
 	}
+}
+
+func framesPerWrite(s messaging.Stats) histogram {
+	h := s.FramesPerWrite
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[float64(b)] = h.Counts[i]
+	}
+	return histogram{count: h.Count, sum: float64(h.Sum), buckets: buckets}
 }
 
 type reviewCollector struct {
