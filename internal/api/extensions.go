@@ -12,8 +12,9 @@ import (
 	"github.com/ivschatd/ivschatd/internal/clusterstats"
 )
 
-// The ivschatd extension operations: read-only live figures the AWS API
-// has no operation for (the web console's room and server pages). They are
+// The ivschatd extension operations: live figures the AWS API has no
+// operation for (the web console's room and server pages), and bans
+// (bans.go). They are
 // POST /ivschatd/<Operation>, a path no operation of the model can have,
 // signed and answered exactly like the standard operations, and authorized
 // with the actions ivschatd:<Operation>, which a policy's ivschat:*
@@ -30,6 +31,9 @@ func init() {
 		{"GetRoomStats", http.MethodPost, http.StatusOK, (*Handler).getRoomStats},
 		{"ListRoomConnections", http.MethodPost, http.StatusOK, (*Handler).listRoomConnections},
 		{"GetServerStatus", http.MethodPost, http.StatusOK, (*Handler).getServerStatus},
+		{"BanUser", http.MethodPost, http.StatusOK, (*Handler).banUser},
+		{"UnbanUser", http.MethodPost, http.StatusOK, (*Handler).unbanUser},
+		{"ListBans", http.MethodPost, http.StatusOK, (*Handler).listBans},
 	} {
 		extensionOperations[op.name] = op
 	}

@@ -106,3 +106,22 @@ func AttributesBytes(m map[string]string) int {
 	}
 	return n
 }
+
+// Ban keeps a user out of a room (the ivschatd BanUser extension): the
+// chat handshake refuses the user's connections to the room until ExpiresAt.
+type Ban struct {
+	RoomID string
+	UserID string
+	// Reason is the moderator's note ("" = none).
+	Reason string
+	// CreatedAt is when the user's current ban began; banning a banned user
+	// again keeps it.
+	CreatedAt time.Time
+	// ExpiresAt is when the ban ends; zero means until the user is unbanned.
+	ExpiresAt time.Time
+}
+
+// InForce reports whether the ban keeps the user out at now.
+func (b *Ban) InForce(now time.Time) bool {
+	return b.ExpiresAt.IsZero() || b.ExpiresAt.After(now)
+}

@@ -11,10 +11,11 @@
 //
 //	426 Upgrade Required      not a WebSocket upgrade request
 //	401 Unauthorized          missing, malformed, forged or expired token, or a token already used
+//	403 Forbidden             the token's user is banned from the room (Options.Bans; the token stays unused)
 //	404 Not Found             the token's room does not exist (deleted, also while the handshake ran)
 //	429 Too Many Requests     Options.MaxConnections connections are open (on
 //	                          every node sharing Options.Quota, in cluster mode)
-//	503 Service Unavailable   the gateway is shutting down, or the store cannot be reached to read the room
+//	503 Service Unavailable   the gateway is shutting down, or the store cannot be reached to read the room (and ban)
 //	500 Internal Server Error the room source, the token ledger or the broker failed
 //
 // Since a client only sees "socket error", every refusal is counted by reason

@@ -45,6 +45,14 @@ type RoomSource interface {
 	GetRoom(ctx context.Context, id string) (*chat.Room, error)
 }
 
+// BanSource reads a handshake's room together with the connecting user's
+// ban in force at now (nil: not banned), in one lookup (store.Store
+// implements it). It returns a *chat.Error with chat.CodeResourceNotFound
+// when the room does not exist.
+type BanSource interface {
+	GetRoomBan(ctx context.Context, roomID, userID string, now time.Time) (*chat.Room, *chat.Ban, error)
+}
+
 // Reviewer decides on messages of rooms with a review handler
 // (review.Reviewer implements it). Review must always return a decision,
 // applying the handler's fallback itself on failure.
@@ -57,6 +65,10 @@ type Options struct {
 	Logger *slog.Logger
 	Tokens TokenOpener // required
 	Rooms  RoomSource  // required
+	// Bans, when set, is asked instead of Rooms on the handshake path, and
+	// a user it reports banned from the room is refused with 403 (the
+	// token is not used up). Nil: bans are not checked.
+	Bans BanSource
 
 	// Broker carries room traffic between nodes. Default: an in-process
 	// broker.Memory owned (and closed) by the gateway.
@@ -260,6 +272,10 @@ type Gateway struct {
 	samples  deliverySamples
 	// connSeq numbers connections (ConnectionInfo.ID).
 	connSeq atomic.Uint64
+	// kicks counts KindDisconnectUser messages the broker brought, before
+	// they are handled: a handshake that saw it move between its ban
+	// lookup and joining its room looks again (see banWatch).
+	kicks atomic.Uint64
 
 	// Frames the chat log could not record, and the throttle of their log
 	// lines.

@@ -67,7 +67,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	room, err := g.opts.Rooms.GetRoom(ctx, arn.ID)
+	watch := g.watchBans(arn.ID)
+	room, ban, err := g.lookupRoom(ctx, arn.ID, claims.UserID, now)
 	if err != nil {
 		if chat.ErrorCode(err) == chat.CodeResourceNotFound {
 			g.reject(w, r, rejectRoomNotFound, http.StatusNotFound, "room not found: "+arn.ID, "room", arn.ID)
@@ -75,6 +76,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.log.Error("messaging: room lookup failed", "room", arn.ID, "err", err)
 		g.reject(w, r, rejectRoomLookupFailed, lookupStatus(err), "room lookup failed", "room", arn.ID)
+		return
+	}
+	// Like every refusal before the ledger, a ban leaves the token unused:
+	// it refuses the user, not the token, which opens once the ban ends.
+	if ban != nil {
+		g.reject(w, r, rejectBanned, http.StatusForbidden, "banned from the room", "room", arn.ID, "user", claims.UserID)
 		return
 	}
 	// The quota is checked before the token is recorded as used, so a client
@@ -120,6 +127,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.reject(w, r, rejectSubscribeFailed, http.StatusInternalServerError, "room subscription failed", "room", arn.ID)
 		}
 		return
+	}
+	if watch.recheck(g, c) {
+		if _, ban, err := g.opts.Bans.GetRoomBan(ctx, arn.ID, claims.UserID, now); err != nil || ban != nil {
+			c.teardown()
+			if chat.ErrorCode(err) == chat.CodeResourceNotFound {
+				g.reject(w, r, rejectRoomNotFound, http.StatusNotFound, "room not found: "+arn.ID, "room", arn.ID)
+				return
+			}
+			if err != nil {
+				g.log.Error("messaging: room lookup failed", "room", arn.ID, "err", err)
+				g.reject(w, r, rejectRoomLookupFailed, lookupStatus(err), "room lookup failed", "room", arn.ID)
+				return
+			}
+			g.reject(w, r, rejectBanned, http.StatusForbidden, "banned from the room", "room", arn.ID, "user", claims.UserID)
+			return
+		}
 	}
 	up := ws.HTTPUpgrader{
 		Timeout: g.opts.HandshakeTimeout,
@@ -220,7 +243,7 @@ func (g *Gateway) register(ctx context.Context, c *conn, rm *chat.Room, roomARN 
 	// wait for it, because a connection must be subscribed before its 101
 	// goes out or it could miss a broadcast sent right after.
 	if first {
-		r.unsubscribe, r.subErr = g.broker.Subscribe(rm.ID, r.handle)
+		r.unsubscribe, r.subErr = g.broker.Subscribe(rm.ID, g.roomHandler(r))
 		if r.subErr == nil {
 			r.subErr = g.confirmRoom(ctx, r)
 		}

@@ -28,6 +28,7 @@ const (
 	rejectLedgerFailed                      // 500: the token ledger failed
 	rejectSubscribeFailed                   // 500: the broker subscription failed
 	rejectUpgradeFailed                     // the WebSocket upgrade itself failed (bad headers, write error)
+	rejectBanned                            // 403: the user is banned from the room (BanUser)
 	numRejections
 )
 
@@ -46,6 +47,7 @@ var rejectionNames = [numRejections]string{
 	rejectLedgerFailed:     "token_ledger_failed",
 	rejectSubscribeFailed:  "subscribe_failed",
 	rejectUpgradeFailed:    "upgrade_failed",
+	rejectBanned:           "banned",
 }
 
 func (r rejection) String() string { return rejectionNames[r] }

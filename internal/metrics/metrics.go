@@ -73,7 +73,7 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		gauge("messaging_connections", "Open chat connections (and handshakes in progress).", func(s messaging.Stats) float64 { return float64(s.Connections) }),
 		gauge("messaging_rooms", "Rooms with at least one connection on this node.", func(s messaging.Stats) float64 { return float64(s.Rooms) }),
 		counter("messaging_handshakes_accepted_total", "WebSocket handshakes accepted.", func(s messaging.Stats) float64 { return float64(s.Accepted) }),
-		counterBy("messaging_handshakes_rejected_total", "WebSocket handshakes refused, by reason (token_missing, token_invalid, token_expired, token_used, room_not_found, quota_exceeded, shutting_down, not_websocket, upgrade_failed and internal failures).", "reason", func(s messaging.Stats) map[string]uint64 { return s.RejectedByReason }),
+		counterBy("messaging_handshakes_rejected_total", "WebSocket handshakes refused, by reason (token_missing, token_invalid, token_expired, token_used, room_not_found, banned, quota_exceeded, shutting_down, not_websocket, upgrade_failed and internal failures).", "reason", func(s messaging.Stats) map[string]uint64 { return s.RejectedByReason }),
 		counter("messaging_frames_delivered_total", "WebSocket frames written to clients (a broadcast to n connections counts n).", func(s messaging.Stats) float64 { return float64(s.FramesDelivered) }),
 		counter("messaging_writes_total", "Socket writes; frames_delivered/writes is the coalescing factor.", func(s messaging.Stats) float64 { return float64(s.Writes) }),
 		histogramOf("messaging_frames_per_write", "Frames carried by one socket write (one writev per connection per flush; more frames per write when a busy room's broadcasts gather).", framesPerWrite),

@@ -33,6 +33,9 @@ type testServer struct {
 	messagingURL string
 	cancel       context.CancelFunc
 	done         chan error
+	// srv is the server itself, for tests that reach past the API (its
+	// store).
+	srv *Server
 }
 
 // startServer runs a server on a fresh data dir (or dataDir, to restart on an
@@ -68,7 +71,7 @@ func startServerLogging(t testing.TB, dataDir string, edit func(*config.Config),
 		cancel()
 		t.Fatalf("server.New: %v", err)
 	}
-	ts := &testServer{t: t, cfg: cfg, URL: "http://" + srv.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	ts := &testServer{t: t, cfg: cfg, URL: "http://" + srv.Addr().String(), cancel: cancel, done: make(chan error, 1), srv: srv}
 	if a := srv.MessagingAddr(); a != nil {
 		ts.messagingURL = "http://" + a.String()
 	}

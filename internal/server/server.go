@@ -161,10 +161,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		// A room change the broker brings (another node's UpdateRoom,
 		// DeleteRoom or logging-configuration announcement) refreshes the
 		// room's chat-log routing at once.
-		RoomChanged:          s.chatlog.RoomChanged,
-		Logger:               log.With("component", "messaging"),
-		Tokens:               s.keyring,
-		Rooms:                s.store,
+		RoomChanged: s.chatlog.RoomChanged,
+		Logger:      log.With("component", "messaging"),
+		Tokens:      s.keyring,
+		Rooms:       s.store,
+		// Bans (the BanUser extension) come with the handshake's room read.
+		Bans:                 s.store,
 		MaxConnections:       cfg.MaxConnections,
 		MaxPendingBytes:      cfg.MaxPendingBytes,
 		SocketSendBuffer:     cfg.SocketSendBuffer,

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/ivschatd/ivschatd/internal/chat"
 )
@@ -64,6 +65,24 @@ type Store interface {
 	UntagResource(ctx context.Context, kind chat.Kind, id string, keys []string) error
 	// Tags returns the resource's tags (never nil).
 	Tags(ctx context.Context, kind chat.Kind, id string) (map[string]string, error)
+
+	// BanUser stores a ban (the ivschatd BanUser extension): chat.NotFound
+	// when the room does not exist. Banning a user already banned from the
+	// room replaces the ban's Reason and ExpiresAt and keeps its CreatedAt.
+	// It returns the ban as stored. The room's expired bans are deleted on
+	// the way.
+	BanUser(ctx context.Context, ban *chat.Ban) (*chat.Ban, error)
+	// UnbanUser deletes the user's ban in the room; no ban is not an error.
+	// The room's expired bans are deleted on the way.
+	UnbanUser(ctx context.Context, roomID, userID string, now time.Time) error
+	// ListBans returns the room's bans in force at now, ordered by user ID
+	// (bytewise), starting with the first user ID greater than after, at most
+	// limit of them (limit <= 0: all). A missing room has no bans.
+	ListBans(ctx context.Context, roomID string, now time.Time, after string, limit int) ([]*chat.Ban, error)
+	// GetRoomBan is GetRoom together with userID's ban in the room in force at
+	// now (nil: not banned), read in one statement: the chat handshake's
+	// lookup, so checking bans costs it no extra round trip.
+	GetRoomBan(ctx context.Context, roomID, userID string, now time.Time) (*chat.Room, *chat.Ban, error)
 
 	// Ping reports whether the store can serve requests now (readiness): it
 	// reaches the database within ctx's deadline.

@@ -17,8 +17,13 @@ import (
 // statement: the subquery walks the (room_id, position) primary key, so a list
 // of N rooms costs one query, not N+1.
 func (s *Store) roomSelect() string {
-	return `SELECT r.id, r.name, r.create_time, r.update_time, r.max_rate, r.max_length,
-	r.has_review, r.review_uri, r.review_fallback, r.tags, ` + s.d.lcIDs + ` FROM rooms r`
+	return `SELECT ` + s.roomColumns() + ` FROM rooms r`
+}
+
+// roomColumns are the columns scanRoom reads, of a room row r.
+func (s *Store) roomColumns() string {
+	return `r.id, r.name, r.create_time, r.update_time, r.max_rate, r.max_length,
+	r.has_review, r.review_uri, r.review_fallback, r.tags, ` + s.d.lcIDs
 }
 
 const lcSelect = `SELECT id, name, create_time, update_time, s3_bucket, log_group, delivery_stream, state, tags

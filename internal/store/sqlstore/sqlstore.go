@@ -31,10 +31,11 @@ type Store struct {
 	w *sql.DB // writes (SQLite: its single writer connection)
 	r *sql.DB // reads (PostgreSQL: the same pool as w)
 
-	// Statements of the hot read paths (the chat handshake's GetRoom),
+	// Statements of the hot read paths (the chat handshake's GetRoomBan),
 	// prepared once per connection rather than parsed on every call.
-	getRoom *sql.Stmt
-	getLC   *sql.Stmt
+	getRoom    *sql.Stmt
+	getRoomBan *sql.Stmt
+	getLC      *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -58,6 +59,9 @@ func newStore(ctx context.Context, d *Dialect, w, r *sql.DB) (_ *Store, err erro
 	if s.getRoom, err = r.PrepareContext(ctx, d.sql(s.roomSelect()+` WHERE r.id = ?`)); err != nil {
 		return nil, fmt.Errorf("%s: prepare: %w", d.name, err)
 	}
+	if s.getRoomBan, err = r.PrepareContext(ctx, d.sql(s.getRoomBanQuery())); err != nil {
+		return nil, fmt.Errorf("%s: prepare: %w", d.name, err)
+	}
 	if s.getLC, err = r.PrepareContext(ctx, d.sql(lcSelect+` WHERE id = ?`)); err != nil {
 		return nil, fmt.Errorf("%s: prepare: %w", d.name, err)
 	}
@@ -67,7 +71,7 @@ func newStore(ctx context.Context, d *Dialect, w, r *sql.DB) (_ *Store, err erro
 // Close releases the connections. Calls in flight may fail.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.getRoom, s.getLC} {
+	for _, st := range []*sql.Stmt{s.getRoom, s.getRoomBan, s.getLC} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -51,6 +51,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TagsLoggingConfiguration", func(t *testing.T, st store.Store) { s.tags(t, st, chat.KindLoggingConfiguration) }},
 		{"TagsMissingResource", s.tagsMissing},
 		{"ConcurrentUpdates", s.concurrentUpdates},
+		{"BanRoundTrip", s.banRoundTrip},
+		{"BanExpiry", s.banExpiry},
+		{"BanMissingRoom", s.banMissingRoom},
+		{"BanGoesWithRoom", s.banGoesWithRoom},
+		{"ListBansOrderAndPages", s.listBansOrderAndPages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
