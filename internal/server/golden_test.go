@@ -38,6 +38,9 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/golden/ from the
 // tokens, times and request IDs; their formats are still checked by the
 // patterns that find them.
 func TestGoldenStandardSession(t *testing.T) {
+	// Viewer-count events every 100 ms in a tagged room would show up here
+	// if they leaked into rooms without the tag.
+	shortViewerCountSecond(t, 20*time.Millisecond)
 	ts := startServer(t, "", nil)
 	g := &goldenSession{t: t, ts: ts}
 
