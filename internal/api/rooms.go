@@ -81,6 +81,7 @@ func (h *Handler) createRoom(c *call) (any, error) {
 	v.intRange("maximumMessageLength", in.MaximumMessageLength, 1, 500)
 	handler := h.validateReviewHandler(&v, in.MessageReviewHandler)
 	v.tags("tags", in.Tags)
+	v.extensionTags("tags", in.Tags)
 	lcIDs, missing := h.loggingConfigurationIDs(&v, in.LoggingConfigurationIdentifiers)
 	if err := v.err(); err != nil {
 		return nil, err

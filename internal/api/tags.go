@@ -47,6 +47,9 @@ func (h *Handler) tagResource(c *call) (any, error) {
 	var v validator
 	v.required("tags", in.Tags != nil)
 	v.tags("tags", in.Tags)
+	if tagsLabelIsRoom(c.label) {
+		v.extensionTags("tags", in.Tags)
+	}
 	kind, id, err := h.tagTarget(c, &v)
 	if err != nil {
 		return nil, err

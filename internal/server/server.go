@@ -202,6 +202,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		}
 		gatherer = s.clusterStats
 	}
+	s.startViewerCounts(gatherer)
 	s.metrics.Register(metrics.IVS(s.gateway.Stats, reviewer.Stats, s.chatlog.Stats))
 	s.metrics.Register(metrics.Setting("messaging_connection_limit",
 		"The concurrent chat connections quota (--max-connections): of this node alone, or in cluster mode of the whole cluster.", float64(cfg.MaxConnections)))
