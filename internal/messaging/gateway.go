@@ -525,6 +525,8 @@ func (g *Gateway) RoomDeleted(ctx context.Context, roomID string) error {
 	if r != nil {
 		r.deleteRoom()
 	}
+	// Room IDs never come back: its recent messages can go now.
+	g.historyUpdated(ctx, nil, roomID, 0)
 	if err := g.publishControl(ctx, roomID, broker.Message{Kind: broker.KindCloseRoom}); err != nil {
 		return notPropagated("The room was deleted, but its connections on other nodes could not be told to close")
 	}

@@ -510,3 +510,26 @@ func (g *Gateway) historyUpdated(ctx context.Context, r *room, roomID string, n 
 		h.clear()
 	}
 }
+
+// historyLen is how many recent messages this node keeps for a room (the
+// copy a single node keeps, or the room struct's in a cluster); for tests
+// and diagnostics.
+func (g *Gateway) historyLen(roomID string) int {
+	g.mu.Lock()
+	r := g.rooms[roomID]
+	g.mu.Unlock()
+	var h *msgHistory
+	if r != nil {
+		r.mu.Lock()
+		h = r.hist.h
+		r.mu.Unlock()
+	} else {
+		h = g.keptHistory(roomID)
+	}
+	if h == nil {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}

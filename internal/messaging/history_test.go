@@ -338,3 +338,36 @@ func TestHistoryJoinRace(t *testing.T) {
 	sender.close()
 	wg.Wait()
 }
+
+// A deleted room's recent messages are forgotten at once, and a room whose
+// last connection left keeps them until historyIdle has passed.
+func TestHistoryKeptAndForgotten(t *testing.T) {
+	e := newEnv(t, nil)
+	e.putRoom("room1", map[string]string{HistoryTag: "10"})
+	e.putRoom("room2", map[string]string{HistoryTag: "10"})
+	for _, id := range []string{"room1", "room2"} {
+		c := e.connect(t, id, "alice")
+		sendAndEcho(t, c, "a", "b")
+		c.close()
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := e.g.Stats().Rooms; n != 0 {
+			return fmt.Errorf("%d rooms", n)
+		}
+		return nil
+	})
+	if err := e.g.RoomDeleted(context.Background(), "room2"); err != nil {
+		t.Fatal(err)
+	}
+	if n1, n2 := e.g.historyLen("room1"), e.g.historyLen("room2"); n1 != 2 || n2 != 0 {
+		t.Fatalf("kept %d and %d messages, want 2 (room1, nobody connected) and 0 (room2, deleted)", n1, n2)
+	}
+	e.g.sweepHistories(time.Now().Add(historyIdle - time.Minute))
+	if n := e.g.historyLen("room1"); n != 2 {
+		t.Fatalf("swept before historyIdle: %d kept", n)
+	}
+	e.g.sweepHistories(time.Now().Add(historyIdle + time.Second))
+	if n := e.g.historyLen("room1"); n != 0 {
+		t.Fatalf("not swept after historyIdle: %d kept", n)
+	}
+}
