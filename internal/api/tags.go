@@ -1,6 +1,10 @@
 package api
 
-import "github.com/ivschatd/ivschatd/internal/chat"
+import (
+	"strings"
+
+	"github.com/ivschatd/ivschatd/internal/chat"
+)
 
 // tagTarget validates the {resourceArn} label, authorizes the call on it and
 // checks that the resource exists.
@@ -57,6 +61,9 @@ func (h *Handler) tagResource(c *call) (any, error) {
 	if err := h.store.TagResource(c.ctx, kind, id, in.Tags); err != nil {
 		return nil, err
 	}
+	if err := h.extensionTagsChanged(c, kind, id, keysOf(in.Tags)); err != nil {
+		return nil, err
+	}
 	return struct{}{}, nil
 }
 
@@ -78,5 +85,49 @@ func (h *Handler) untagResource(c *call) (any, error) {
 	if err := h.store.UntagResource(c.ctx, kind, id, keys); err != nil {
 		return nil, err
 	}
+	if err := h.extensionTagsChanged(c, kind, id, keys); err != nil {
+		return nil, err
+	}
 	return struct{}{}, nil
+}
+
+// extensionTagPrefix starts the tag keys that set ivschatd's extensions of a
+// room (ivschatd:history, …).
+const extensionTagPrefix = "ivschatd:"
+
+// extensionTagsChanged tells every node's gateway that a room's extension
+// tags changed, as UpdateRoom does for its limits: a room's recent-messages
+// setting decides what the nodes with connections in it record. A tag call
+// on other keys, or on another kind of resource, tells nobody. Like
+// UpdateRoom, a change the broker did not take answers 500 (the tags are
+// stored; a retry announces them).
+func (h *Handler) extensionTagsChanged(c *call, kind chat.Kind, id string, keys []string) error {
+	if kind != chat.KindRoom || !slicesContainPrefix(keys, extensionTagPrefix) {
+		return nil
+	}
+	room, err := h.store.GetRoom(c.ctx, id)
+	if err != nil {
+		if chat.ErrorCode(err) == chat.CodeResourceNotFound {
+			return nil // deleted meanwhile: nothing to tell
+		}
+		return err
+	}
+	return h.msg.RoomUpdated(c.ctx, room)
+}
+
+func keysOf(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func slicesContainPrefix(keys []string, prefix string) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
 }

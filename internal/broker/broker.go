@@ -51,6 +51,11 @@ type Message struct {
 	UpdateTime       time.Time
 	ReviewURI        string
 	ReviewFallback   string
+	// History belongs to KindRoomUpdated too: how many recent messages the
+	// room's joiners receive (its ivschatd:history tag, or the server's
+	// default), 0 = off. -1: not said (from a node that predates recent
+	// messages); the receiver keeps what it has.
+	History int
 }
 
 // Handler receives a room's messages. It is called for one room by one

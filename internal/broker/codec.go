@@ -20,9 +20,12 @@ import (
 //	updated  zig-zag varint (UpdateTime in Unix nanoseconds; 0 = zero time)
 //	review   uvarint length, then the bytes (ReviewURI)
 //	fallback uvarint length, then the bytes (ReviewFallback)
+//	history  uvarint (History+1; 0 = not said)
 //
-// The last three fields were appended after the first release; a message
-// that ends after maxRate (from an older node) decodes with them zero.
+// updated, review and fallback were appended after the first release; a
+// message that ends after maxRate (from an older node) decodes with them
+// zero. history was appended with recent messages on join; a message that
+// ends before it decodes with History -1 (the receiver keeps its setting).
 //
 // Every field is written for every kind: an absent field costs one byte,
 // which is cheaper than a presence bitmap's branching and keeps the decoder
@@ -55,6 +58,7 @@ func appendMessage(dst []byte, m Message) []byte {
 	dst = append(dst, m.ReviewURI...)
 	dst = binary.AppendUvarint(dst, uint64(len(m.ReviewFallback)))
 	dst = append(dst, m.ReviewFallback...)
+	dst = binary.AppendUvarint(dst, uint64(max(m.History, -1)+1))
 	return dst
 }
 
@@ -85,6 +89,19 @@ func decodeMessage(p string) (Message, error) {
 		}
 		m.ReviewURI = d.bytes()
 		m.ReviewFallback = d.bytes()
+	}
+	m.History = -1
+	if d.p != "" && d.err == nil {
+		h, k := uvarint(d.p)
+		switch {
+		case k <= 0:
+			d.err = errShortMessage
+		case h > math.MaxInt32:
+			d.err = fmt.Errorf("broker: history %d out of range", h)
+		default:
+			d.p = d.p[k:]
+			m.History = int(h) - 1
+		}
 	}
 	if d.err != nil {
 		return Message{}, d.err

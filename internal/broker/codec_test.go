@@ -19,6 +19,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Kind: KindRoomUpdated, MaxMessageLength: 20, MaxMessageRate: 5,
 			UpdateTime: time.Date(2026, 11, 29, 8, 0, 0, 123456000, time.UTC),
 			ReviewURI:  "https://review.example/hook", ReviewFallback: "DENY"},
+		{Kind: KindRoomUpdated, MaxMessageLength: 20, MaxMessageRate: 5, History: 100},
+		{Kind: KindRoomUpdated, History: -1},
 	} {
 		enc := appendMessage(nil, m)
 		got, err := decodeMessage(string(enc))
@@ -36,17 +38,31 @@ func TestDecodeFirstReleaseRoomUpdate(t *testing.T) {
 	old = binary.AppendVarint(old, 300)
 	old = binary.AppendVarint(old, 7)
 	got, err := decodeMessage(string(old))
-	want := Message{Kind: KindRoomUpdated, MaxMessageLength: 300, MaxMessageRate: 7}
+	want := Message{Kind: KindRoomUpdated, MaxMessageLength: 300, MaxMessageRate: 7, History: -1}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("decode: %+v, %v; want %+v", got, err, want)
 	}
 }
 
+// TestDecodeUpdateWithoutHistory decodes a room update from a node that
+// predates recent messages (ending after fallback): History -1, so the
+// receiver keeps its setting instead of turning history off.
+func TestDecodeUpdateWithoutHistory(t *testing.T) {
+	m := Message{Kind: KindRoomUpdated, MaxMessageLength: 300, MaxMessageRate: 7, ReviewURI: "https://x", ReviewFallback: "ALLOW"}
+	enc := appendMessage(nil, m)
+	got, err := decodeMessage(string(enc[:len(enc)-1]))
+	m.History = -1
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("decode: %+v, %v; want %+v", got, err, m)
+	}
+}
+
 // TestCodecCompact pins the encoding of a frame: version, kind, length,
+// bytes, one byte for each empty field, and History+1 (1).
 // bytes, and one byte for each empty field.
 func TestCodecCompact(t *testing.T) {
 	got := appendMessage(nil, Message{Kind: KindFrame, Frame: []byte("hi")})
-	want := []byte{1, 1, 2, 'h', 'i', 0, 0, 0, 0, 0, 0, 0}
+	want := []byte{1, 1, 2, 'h', 'i', 0, 0, 0, 0, 0, 0, 0, 1}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoding: % x, want % x", got, want)
 	}
@@ -60,7 +76,7 @@ func TestDecodeRejects(t *testing.T) {
 		"unknown version": append([]byte{2}, good[1:]...),
 		"kind zero":       {1, 0, 0, 0, 0, 0, 0},
 		"unknown kind":    {1, 9, 0, 0, 0, 0, 0},
-		"truncated":       good[:len(good)-1],
+		"truncated":       good[:len(good)-2],
 		"length too long": {1, 1, 50, 'x'},
 		"varint overflow": {1, 4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 	} {
@@ -79,6 +95,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(appendMessage(nil, Message{Kind: KindDisconnectUser, UserID: "u", Reason: "r"}))
 	f.Add(appendMessage(nil, Message{Kind: KindCloseRoom}))
 	f.Add(appendMessage(nil, Message{Kind: KindRoomUpdated, MaxMessageLength: 500, MaxMessageRate: -3}))
+	f.Add(appendMessage(nil, Message{Kind: KindRoomUpdated, MaxMessageLength: 500, History: 50}))
 	f.Add([]byte{1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		m, err := decodeMessage(string(p))

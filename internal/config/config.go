@@ -77,6 +77,9 @@ type Config struct {
 	PingInterval         time.Duration
 	IdleTimeout          time.Duration
 	RequestRatePerSecond int
+	// HistoryDefault is how many recent messages (0–100, 0 = none) a new
+	// chat connection receives in rooms without an ivschatd:history tag.
+	HistoryDefault int
 
 	// TrustedProxies may set the client address with X-Forwarded-For.
 	TrustedProxies prefixList
@@ -202,6 +205,7 @@ var settings = []setting{
 	{"ping-interval", "pingInterval", "how often chat connections are pinged", func(c *Config) flag.Value { return (*durationValue)(&c.PingInterval) }},
 	{"idle-timeout", "idleTimeout", "a chat connection silent (no pong) this long is dropped", func(c *Config) flag.Value { return (*durationValue)(&c.IdleTimeout) }},
 	{"request-rate", "requestRate", "requests per second each chat connection may make", func(c *Config) flag.Value { return (*intValue)(&c.RequestRatePerSecond) }},
+	{"history-default", "historyDefault", "recent messages (0-100) every new chat connection receives in rooms without an ivschatd:history tag (0 = none)", func(c *Config) flag.Value { return (*intValue)(&c.HistoryDefault) }},
 	{"trusted-proxies", "trustedProxies", "comma-separated IPs or CIDRs of proxies whose X-Forwarded-For names the client (review handlers' Sender.Ip)", func(c *Config) flag.Value { return &c.TrustedProxies }},
 	{"review-timeout", "reviewTimeout", "how long a message review handler may take before its fallbackResult applies", func(c *Config) flag.Value { return (*durationValue)(&c.ReviewTimeout) }},
 	{"review-webhook-secret", "reviewWebhookSecret", "HMAC secret that signs webhook review requests (default: generated into the data dir)", func(c *Config) flag.Value { return (*stringValue)(&c.ReviewWebhookSecret) }},
@@ -445,6 +449,7 @@ func (c Config) Validate() error {
 	check(c.WriteCoalesce >= 0, "write-coalesce must not be negative")
 	check(c.PingInterval > 0 && c.IdleTimeout > c.PingInterval, "idle-timeout must be longer than ping-interval")
 	check(c.RequestRatePerSecond > 0, "request-rate must be positive")
+	check(c.HistoryDefault >= 0 && c.HistoryDefault <= 100, "history-default must be from 0 to 100")
 	check(c.ReviewTimeout > 0, "review-timeout must be positive")
 	check(c.ChatLogMaxSpoolBytes >= 64<<10, "chatlog-max-spool-bytes must be at least 65536")
 	check(c.ChatLogS3BatchInterval > 0, "chatlog-s3-batch-interval must be positive")

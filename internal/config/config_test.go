@@ -129,6 +129,8 @@ func TestInvalid(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"http read timeout", []string{"--http-read-timeout", "0s"}, nil, "http-read-timeout"},
 		{"http idle timeout", nil, map[string]string{"IVSCHATD_HTTP_IDLE_TIMEOUT": "-1s"}, "http-idle-timeout"},
+		{"history default too big", []string{"--history-default", "101"}, nil, "history-default"},
+		{"history default negative", nil, map[string]string{"IVSCHATD_HISTORY_DEFAULT": "-1"}, "history-default"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,6 +230,33 @@ func TestReviewWebhookAllow(t *testing.T) {
 		_, err := Load([]string{"--review-webhook-allow", bad}, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%s: err = %v", bad, err)
+		}
+	}
+}
+
+// The recent-messages default is off unless a source sets it; every source
+// can.
+func TestHistoryDefault(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(file, []byte(`{"historyDefault":20}`), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{"default", nil, nil, 0},
+		{"flag", []string{"--history-default", "50"}, nil, 50},
+		{"env", nil, map[string]string{"IVSCHATD_HISTORY_DEFAULT": "100"}, 100},
+		{"file", []string{"--config", file}, nil, 20},
+		{"env over file", []string{"--config", file}, map[string]string{"IVSCHATD_HISTORY_DEFAULT": "0"}, 0},
+	} {
+		cfg, err := Load(tc.args, env(tc.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if cfg.HistoryDefault != tc.want {
+			t.Errorf("%s: HistoryDefault = %d, want %d", tc.name, cfg.HistoryDefault, tc.want)
 		}
 	}
 }

@@ -336,6 +336,9 @@ func (g *Gateway) statsLoop() {
 			if tick%10 == 0 {
 				g.sweepActivity(now)
 			}
+			if tick%60 == 0 {
+				g.sweepHistories(now)
+			}
 		}
 	}
 }

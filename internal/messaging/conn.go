@@ -82,6 +82,9 @@ type conn struct {
 	mu      sync.Mutex // guards the fields below
 	private [][]byte   // frames for this connection only (errors, pongs, pings)
 	writing bool       // a writer goroutine is running
+	// replay holds the room's recent messages for a connection that has
+	// just joined (history.go); they go out before any room frame.
+	replay [][]byte
 	// A close is requested: write room frames up to closeAt, then closeFrm.
 	closeSet   bool
 	closeAt    uint64
@@ -283,6 +286,12 @@ func (c *conn) assembleLocked(frames [][]byte) (batch, bool) {
 	full := false
 	if to-from > maxBatchFrames {
 		to, closing, full = from+maxBatchFrames, false, true
+	}
+	if len(c.replay) > 0 {
+		// At most MaxHistory frames, before the first room frame: a batch
+		// stays far below IOV_MAX.
+		frames = append(frames, c.replay...)
+		c.replay = nil
 	}
 	var first, last *entry
 	for seq := from; seq < to; seq++ {

@@ -89,6 +89,17 @@
 // Stats.RecordFailures; moderation events go out unrecorded (and counted),
 // so that removing abuse never depends on the log's disk.
 //
+// # Recent messages (extension)
+//
+// A room whose ivschatd:history tag (or Options.HistoryDefault) is N > 0
+// gives each new connection its last N MESSAGE frames, byte for byte and in
+// order, before any live frame, without messages removed by DELETE_MESSAGE;
+// replay and live stream meet without gap or duplicate. On a single node the
+// history is in memory (kept an hour after the room's last connection on the
+// node left; a restart keeps nothing); in a cluster it is a Redis list
+// written in the same script as the PUBLISH. See history.go for the
+// argument.
+//
 // # Fan-out
 //
 // See room.go and conn.go: a broadcast is encoded once into a complete

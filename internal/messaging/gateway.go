@@ -24,7 +24,8 @@ import (
 //
 //	Gateway.mu → room.mu → conn.mu
 //	broker.topic.pubMu → room.mu → conn.mu   (a broker handler runs room.handle)
-//	room.rateMu, Gateway.modMu, Gateway.actMu: leaves, nothing is taken while holding them
+//	room.mu → Gateway.histMu → msgHistory.mu   (history.go)
+//	room.rateMu, Gateway.modMu, Gateway.actMu, msgHistory.mu: leaves, nothing is taken while holding them
 //
 // Options.RoomLimiter is called without any lock held (a Redis round trip).
 //
@@ -173,6 +174,11 @@ type Options struct {
 	// WriteCoalesce alone, as before the adaptive rule, so that a test can
 	// put a whole burst into one flush whatever a flush costs.
 	fixedFlushGap bool
+
+	// HistoryDefault is how many recent messages (0–100) every new
+	// connection receives in rooms without an ivschatd:history tag
+	// (history.go). Default 0: none.
+	HistoryDefault int
 }
 
 func (o *Options) setDefaults() {
@@ -276,6 +282,13 @@ type Gateway struct {
 	// they are handled: a handshake that saw it move between its ban
 	// lookup and joining its room looks again (see banWatch).
 	kicks atomic.Uint64
+
+	// histBroker is Options.Broker when it keeps the cluster's room
+	// histories; nil on a single node, whose histories are kept here
+	// (histories, guarded by histMu; history.go).
+	histBroker HistoryBroker
+	histMu     sync.Mutex
+	histories  map[string]*msgHistory
 
 	// Frames the chat log could not record, and the throttle of their log
 	// lines.
@@ -396,6 +409,8 @@ func NewGateway(opts Options) (*Gateway, error) {
 		g.broker = broker.NewMemory()
 		g.ownBroker = true
 	}
+	g.histBroker, _ = g.broker.(HistoryBroker)
+	g.histories = make(map[string]*msgHistory)
 	if g.ledger == nil {
 		g.ledger = NewMemoryLedger()
 	}
@@ -465,7 +480,11 @@ func (g *Gateway) DeleteMessage(ctx context.Context, roomID, messageID, reason s
 	}
 	id := chat.NewID()
 	frame := encodeEvent(id, "", eventDeleteMessage, deleteMessageAttrs(messageID, reason), time.Now())
-	return id, g.publishFrame(ctx, roomID, frame, deliverUnrecorded)
+	if err := g.publishFrame(ctx, roomID, frame, deliverUnrecorded); err != nil {
+		return id, err
+	}
+	g.historyDeleted(roomID, messageID)
+	return id, nil
 }
 
 // DisconnectUser broadcasts aws:DISCONNECT_USER and then closes the user's
@@ -499,16 +518,20 @@ func (g *Gateway) disconnectUser(ctx context.Context, roomID, requestID, userID,
 // it in. An error means other nodes were not told (see publishControl).
 func (g *Gateway) RoomUpdated(ctx context.Context, rm *chat.Room) error {
 	cfg := configOf(rm)
+	hist := HistoryOf(rm, g.opts.HistoryDefault)
 	g.mu.Lock()
-	if r := g.rooms[rm.ID]; r != nil {
+	r := g.rooms[rm.ID]
+	if r != nil {
 		r.setConfig(cfg)
 	}
 	g.mu.Unlock()
+	g.historyUpdated(ctx, r, rm.ID, hist)
 	m := broker.Message{
 		Kind:             broker.KindRoomUpdated,
 		MaxMessageLength: cfg.maxLen,
 		MaxMessageRate:   cfg.maxRate,
 		UpdateTime:       cfg.updated,
+		History:          hist,
 	}
 	if h := cfg.handler; h != nil {
 		m.ReviewURI, m.ReviewFallback = h.URI, h.FallbackResult
@@ -531,6 +554,8 @@ func (g *Gateway) RoomDeleted(ctx context.Context, roomID string) error {
 	if r != nil {
 		r.deleteRoom()
 	}
+	// Room IDs never come back: its recent messages can go now.
+	g.historyUpdated(ctx, nil, roomID, 0)
 	if err := g.publishControl(ctx, roomID, broker.Message{Kind: broker.KindCloseRoom}); err != nil {
 		return notPropagated("The room was deleted, but its connections on other nodes could not be told to close")
 	}
@@ -626,7 +651,7 @@ func (g *Gateway) publishIn(ctx context.Context, r *room, roomID string, frame [
 			}
 		}
 	}
-	if err := g.broker.Publish(ctx, roomID, broker.Message{Kind: broker.KindFrame, Frame: frame}); err != nil {
+	if err := g.publishBroker(ctx, r, roomID, frame); err != nil {
 		return fmt.Errorf("messaging: publish to room %s: %w", roomID, err)
 	}
 	g.stats.published.Add(1)

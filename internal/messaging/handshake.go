@@ -221,10 +221,17 @@ func (g *Gateway) register(ctx context.Context, c *conn, rm *chat.Room, roomARN 
 	}
 	r := g.rooms[rm.ID]
 	first := r == nil
+	// How many recent messages this connection receives: the room as its
+	// handshake just read it, so a tag change applies to every later
+	// connection.
+	hist := HistoryOf(rm, g.opts.HistoryDefault)
 	if first {
 		r = newRoom(g, rm.ID, roomARN)
 		r.subscribed = make(chan struct{})
 		g.rooms[rm.ID] = r
+		g.attachHistory(r, hist)
+	} else {
+		r.hist.n.Store(int32(hist))
 	}
 	// A view of the room older than what the room knows is ignored (an
 	// UpdateRoom may have landed since this handshake read it).
@@ -247,6 +254,9 @@ func (g *Gateway) register(ctx context.Context, c *conn, rm *chat.Room, roomARN 
 		if r.subErr == nil {
 			r.subErr = g.confirmRoom(ctx, r)
 		}
+		if r.subErr == nil {
+			g.seedHistory(ctx, r)
+		}
 		if r.subErr != nil {
 			// Later handshakes start over with a fresh room.
 			g.mu.Lock()
@@ -264,6 +274,7 @@ func (g *Gateway) register(ctx context.Context, c *conn, rm *chat.Room, roomARN 
 		g.readers.Done()
 		return r.subErr
 	}
+	r.prepareReplay(c, hist)
 	return nil
 }
 

@@ -98,6 +98,9 @@ type room struct {
 	// actions counts the frames below head by the action that produced
 	// them (entry.cum).
 	actions actionCounts
+
+	// hist is the room's recent messages (history.go).
+	hist roomHistory
 }
 
 // roomConfig is a room's limits and review handler as of its UpdateTime.
@@ -264,6 +267,9 @@ func (r *room) handle(_ string, m broker.Message) {
 		// may have changed (or one of theirs, announced as an update of
 		// the room), and the store has the truth.
 		r.g.roomChanged(r.id)
+		if m.History >= 0 {
+			r.setHistory(m.History)
+		}
 		if m.UpdateTime.IsZero() {
 			// From a node that predates versioned updates: the message
 			// cannot be ordered, the store can. Not inline: a broker
@@ -313,6 +319,7 @@ func (r *room) publish(frame []byte) {
 	if a < numActions {
 		r.actions[a]++
 	}
+	r.recordLocked(a, frame, seq)
 	rg.slots[seq&rg.mask].Store(&entry{seq: seq, frame: frame, end: r.bytes, action: a, cum: r.actions})
 	r.head.Store(seq + 1)
 	r.scheduleFlushLocked()
@@ -583,8 +590,8 @@ func (r *room) pendingOverBudget(cursor, offered, budget uint64) bool {
 	return !ok || n > budget
 }
 
-// join adds c to the room; c receives the broadcasts from now on (no
-// history). It reports false, adding nothing, when the room was deleted.
+// join adds c to the room; c receives the broadcasts from now on (and,
+// from prepareReplay, recent messages before them). It reports false, adding nothing, when the room was deleted.
 func (r *room) join(c *conn) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -619,6 +626,7 @@ func (r *room) leave(c *conn) (empty bool) {
 		// Release the frames the ring holds.
 		r.ring.Store(nil)
 		r.g.releaseActivity(r.act)
+		r.g.releaseHistory(r)
 		return true
 	}
 	return false

@@ -175,6 +175,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		PingInterval:         cfg.PingInterval,
 		IdleTimeout:          cfg.IdleTimeout,
 		RequestRatePerSecond: cfg.RequestRatePerSecond,
+		HistoryDefault:       cfg.HistoryDefault,
 	}
 	if s.broker != nil {
 		s.useCluster(&opts)

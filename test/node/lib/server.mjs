@@ -67,15 +67,17 @@ async function waitHealthy(base, child, deadline) {
 }
 
 /**
- * @returns {Promise<{endpoint: string, wsUrl: string, region: string, accountId: string,
+ * @param {object} [opts]
+ * @param {string[]} [opts.args] more command-line flags (e.g. --postgres-url for a cluster node)
+ * @param {string} [opts.bin] an ivschatd binary already built (another node's `bin`)
+ * @returns {Promise<{endpoint: string, wsUrl: string, region: string, accountId: string, bin: string,
  *   credentials: {accessKeyId: string, secretAccessKey: string}, logs: () => string, stop: () => Promise<void>}>}
  */
-export async function startServer() {
+export async function startServer({ args = [], bin } = {}) {
   const scratch = mkdtempSync(join(tmpdir(), 'ivschatd-node-'));
   const dataDir = join(scratch, 'data');
-  let bin;
   try {
-    bin = serverBinary(scratch);
+    bin ??= serverBinary(scratch);
   } catch (err) {
     rmSync(scratch, { recursive: true, force: true });
     throw err;
@@ -83,7 +85,7 @@ export async function startServer() {
   const child = spawn(
     bin,
     ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--region', REGION, '--account-id', ACCOUNT_ID,
-      '--log-format', 'text'],
+      '--log-format', 'text', ...args],
     { env: serverEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
   );
   running.set(child, scratch);
@@ -127,6 +129,7 @@ export async function startServer() {
       wsUrl: `ws://${addr}`,
       region: REGION,
       accountId: ACCOUNT_ID,
+      bin,
       credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
       logs: () => stderr,
       stop,
