@@ -3,7 +3,6 @@ package messaging
 import (
 	"bytes"
 	"context"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,10 +56,10 @@ import (
 
 const (
 	// HistoryTag is the room tag that sets its history: 1–100 messages.
-	HistoryTag = "ivschatd:history"
+	HistoryTag = chat.TagHistory
 	// MaxHistory is the most recent messages a room keeps, whatever its
 	// setting, so that raising the setting applies to the next joiner.
-	MaxHistory = 100
+	MaxHistory = chat.MaxHistory
 	// historyIdle is how long a room's history is kept without a
 	// connection on the node (single node), or without a message or a
 	// join anywhere (the Redis list's expiry).
@@ -92,10 +91,7 @@ func HistoryOf(rm *chat.Room, def int) int {
 	if !ok {
 		return min(max(def, 0), MaxHistory)
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > MaxHistory {
-		return 0
-	}
+	n, _ := chat.ExtensionTagInt(v, 0, MaxHistory) // 0 when invalid: off
 	return n
 }
 
