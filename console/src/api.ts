@@ -219,6 +219,16 @@ export interface ServerStatus {
   sampledAt?: string;
 }
 
+/** A ban in force in a room (ListBans' entries; BanUser answers one with roomArn). */
+export interface Ban {
+  userId: string;
+  /** Absent when the ban was made without one. */
+  reason?: string;
+  createdAt: string;
+  /** Absent for a ban that lasts until UnbanUser. */
+  expiresAt?: string;
+}
+
 export interface Extensions {
   GetRoomStats: { input: { identifier: string }; output: RoomStats };
   ListRoomConnections: {
@@ -226,6 +236,15 @@ export interface Extensions {
     output: { connections: RoomConnection[]; nextToken?: string };
   };
   GetServerStatus: { input: Record<string, never>; output: ServerStatus };
+  BanUser: {
+    input: { roomIdentifier: string; userId: string; durationInMinutes?: number; reason?: string };
+    output: Ban & { roomArn: string };
+  };
+  UnbanUser: { input: { roomIdentifier: string; userId: string }; output: Record<string, never> };
+  ListBans: {
+    input: { roomIdentifier: string; maxResults?: number; nextToken?: string };
+    output: { bans: Ban[]; nextToken?: string };
+  };
 }
 
 export type Extension = keyof Extensions;

@@ -158,7 +158,7 @@ test('the room page shows the room, then two users chat, delete, send an event a
   // Alice disconnects bob over her connection (DISCONNECT_USER).
   await alice.getByText('Sent as DISCONNECT_USER over your chat connection').waitFor();
   await alice.getByLabel('User to disconnect').fill('bob');
-  await alice.getByLabel('Reason (optional)').fill('enough tea');
+  await alice.getByRole('form', { name: 'Disconnect a user' }).getByLabel('Reason (optional)').fill('enough tea');
   await alice.getByRole('button', { name: 'Disconnect user' }).click();
   await log(alice).locator('li.chat-event', { hasText: 'User bob was disconnected: enough tea.' }).waitFor();
   // The close carries the moderator's reason (the server's default without one).

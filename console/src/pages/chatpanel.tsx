@@ -42,7 +42,8 @@ type Status =
   | { state: 'minting' }
   | { state: 'connecting'; userId: string }
   | { state: 'open'; userId: string; caps: Capability[] }
-  | { state: 'closed'; userId: string; close: CloseInfo };
+  /** opened: false when the handshake itself failed (refused or unreachable). */
+  | { state: 'closed'; userId: string; close: CloseInfo; opened: boolean };
 
 function clock(iso?: string): string {
   const d = iso ? new Date(iso) : new Date();
@@ -139,19 +140,22 @@ export function ChatPanel({ room }: { room: Room }) {
     const who = userId;
     const granted = [...caps];
     setStatus({ state: 'connecting', userId: who });
+    let opened = false;
     try {
       conn.current = new ChatConnection(url, token, {
         onOpen: () => {
+          opened = true;
           setStatus({ state: 'open', userId: who, caps: granted });
           append({ kind: 'status', text: `Joined as ${who}.`, time: new Date().toISOString() });
         },
         onFrame,
         onClose: (info) => {
           conn.current = null;
-          setStatus({ state: 'closed', userId: who, close: info });
+          const closed: Status = { state: 'closed', userId: who, close: info, opened };
+          setStatus(closed);
           append({
             kind: 'status',
-            text: info.byClient ? 'You left the room.' : `Disconnected by the server: ${describeClose(info)}.`,
+            text: opened ? statusText(closed) : `${statusText(closed)} ${REFUSED_HINT}`,
             time: new Date().toISOString(),
           });
         },
@@ -331,6 +335,10 @@ export function ChatPanel({ room }: { room: Room }) {
   );
 }
 
+/** Why a handshake may fail; the browser hides the HTTP status (403, 404, ...). */
+const REFUSED_HINT =
+  'Browsers do not tell why a handshake failed: the user may be banned from the room, the token expired, or the server unreachable at this URL.';
+
 function statusText(s: Status): string {
   switch (s.state) {
     case 'idle':
@@ -342,7 +350,9 @@ function statusText(s: Status): string {
     case 'open':
       return `Connected as ${s.userId}.`;
     case 'closed':
-      return s.close.byClient ? 'You left the room.' : `Disconnected by the server: ${describeClose(s.close)}.`;
+      if (s.close.byClient) return 'You left the room.';
+      if (!s.opened) return `Could not join as ${s.userId}: ${describeClose(s.close)}.`;
+      return `Disconnected by the server: ${describeClose(s.close)}.`;
   }
 }
 

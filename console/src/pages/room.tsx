@@ -1,10 +1,11 @@
 // One room: its fields and tags (GetRoom), its live figures (GetRoomStats)
 // and connections (ListRoomConnections) refreshed every few seconds while
-// the tab is visible, and the live chat panel.
+// the tab is visible, the live chat panel, and the room's bans.
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, callApi, callExtension, type Room, type RoomConnection, type RoomStats } from '../api';
 import { usePolling } from '../poll';
 import { ErrorBanner, Loading, PageTitle, Table } from '../ui';
+import { BanDialog, BansSection, banSummary, type BanChange } from './bans';
 import { ChatPanel } from './chatpanel';
 
 /** How often the live figures refresh while the page is visible. */
@@ -34,6 +35,10 @@ export function RoomPage({ id }: { id: string }) {
 function RoomView({ id }: { id: string }) {
   const [room, setRoom] = useState<Room | null>(null);
   const [error, setError] = useState<unknown>(null);
+  // The user a Connections row's Ban asks about, and the bans made that way
+  // (the Bans section reloads and says so).
+  const [banTarget, setBanTarget] = useState<string | null>(null);
+  const [banChange, setBanChange] = useState<BanChange>({ n: 0, text: '' });
   useEffect(() => {
     let live = true;
     callApi('GetRoom', { identifier: id }).then(
@@ -60,9 +65,21 @@ function RoomView({ id }: { id: string }) {
         <>
           <div class="room-top">
             <RoomDetails room={room} />
-            <LiveFigures room={room} />
+            <LiveFigures room={room} onBan={setBanTarget} />
           </div>
           <ChatPanel room={room} />
+          <BansSection room={room} change={banChange} />
+          {banTarget !== null && (
+            <BanDialog
+              room={room}
+              userId={banTarget}
+              onClose={() => setBanTarget(null)}
+              onBanned={(ban) => {
+                setBanTarget(null);
+                setBanChange((c) => ({ n: c.n + 1, text: banSummary(ban) }));
+              }}
+            />
+          )}
         </>
       )}
     </section>
@@ -134,7 +151,7 @@ function RoomDetails({ room }: { room: Room }) {
   );
 }
 
-function LiveFigures({ room }: { room: Room }) {
+function LiveFigures({ room, onBan }: { room: Room; onBan: (userId: string) => void }) {
   const [stats, setStats] = useState<RoomStats | null>(null);
   const [conns, setConns] = useState<{ list: RoomConnection[]; more: boolean } | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -229,6 +246,14 @@ function LiveFigures({ room }: { room: Room }) {
                   const a = Object.entries(c.attributes ?? {});
                   return a.length ? <span class="mono">{a.map(([k, v]) => `${k}=${v}`).join(', ')}</span> : '';
                 },
+              },
+              {
+                header: 'Actions',
+                render: (c) => (
+                  <button type="button" class="button-danger-plain" onClick={() => onBan(c.userId)} aria-label={`Ban ${c.userId}`}>
+                    Ban
+                  </button>
+                ),
               },
             ]}
           />

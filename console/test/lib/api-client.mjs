@@ -1,9 +1,12 @@
 // A small API client for tests that set up or check state behind the
-// console's back: POST /<Operation> (and the tags routes) signed with the
-// console's own signer (src/sigv4.ts), through Node's fetch.
+// console's back: POST /<Operation> (and the tags routes), or
+// POST /ivschatd/<Operation> for ivschatd's extension operations, signed with
+// the console's own signer (src/sigv4.ts), through Node's fetch.
 import { importSource } from './signer.mjs';
 
 const { sign } = await importSource('sigv4.ts');
+
+const EXTENSIONS = new Set(['GetRoomStats', 'ListRoomConnections', 'GetServerStatus', 'BanUser', 'UnbanUser', 'ListBans']);
 
 /**
  * Returns call(operation, input) → the JSON answer, throwing an Error with
@@ -12,7 +15,7 @@ const { sign } = await importSource('sigv4.ts');
 export function apiClient(endpoint, key) {
   return async function call(operation, input = {}) {
     let method = 'POST';
-    let path = `/${operation}`;
+    let path = EXTENSIONS.has(operation) ? `/ivschatd/${operation}` : `/${operation}`;
     let body = JSON.stringify(input);
     if (['ListTagsForResource', 'TagResource', 'UntagResource'].includes(operation)) {
       path = `/tags/${encodeURIComponent(input.resourceArn)}`;

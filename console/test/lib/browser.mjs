@@ -60,12 +60,13 @@ function watch(page) {
     if (req.failure()?.errorText !== 'net::ERR_ABORTED') page.errors.push(`request failed: ${req.url()} ${req.failure()?.errorText}`);
   });
   // A refused call (403, 400) is logged by Chromium as a console error
-  // ("Failed to load resource"). Tests that provoke one on purpose say so
-  // with expectHttpErrors(page, status).
+  // ("Failed to load resource"), and so is a refused WebSocket handshake
+  // ("Unexpected response code: 403"). Tests that provoke one on purpose say
+  // so with expectHttpErrors(page, status).
   page.expectedStatuses = new Set();
 }
 
-/** Lets the page log failed loads with these statuses (a refusal the test provokes). */
+/** Lets the page log failed loads and WebSocket handshakes with these statuses (a refusal the test provokes). */
 export function expectHttpErrors(page, ...statuses) {
   for (const s of statuses) page.expectedStatuses.add(s);
 }
@@ -73,7 +74,9 @@ export function expectHttpErrors(page, ...statuses) {
 /** Fails the test on any error the page logged. */
 export function assertNoPageErrors(page) {
   const errors = page.errors.filter((e) => {
-    const m = /Failed to load resource: the server responded with a status of (\d+)/.exec(e);
+    const m =
+      /Failed to load resource: the server responded with a status of (\d+)/.exec(e) ??
+      /WebSocket connection to .* failed: .*Unexpected response code: (\d+)/.exec(e);
     return !(m && page.expectedStatuses.has(Number(m[1])));
   });
   assert.deepEqual(errors, [], `errors on the page:\n${errors.join('\n')}`);
