@@ -4,47 +4,53 @@ import "time"
 
 // flushPacer decides when a room's next flush may start. It is the adaptive
 // coalescing rule of issue 11: flush at once while flushing the room is
-// cheap, and let frames gather for longer — more frames per writev, the same
-// number of writevs per flush — as a flush of the room grows expensive.
+// cheap next to the interval between its messages, and let frames gather —
+// more frames per writev, the same number of writevs per flush — once
+// flushing every message on arrival would keep the room flushing all the
+// time.
 //
-// The rule. The pacer keeps an exponentially weighted moving average of how
+// The rule. The pacer keeps two exponentially weighted moving averages: how
 // long the room's flushes take (wall time from the start of the walk to its
-// last write: n connections walked and written). The next flush may start no
-// sooner than
+// last write: n connections walked and written) and how far apart its
+// broadcasts arrive (time between flush starts over the frames they
+// carried). Their ratio, duty = cost / interval, is the share of the room's
+// time that flushing would take if every message were flushed on arrival.
 //
-//	gap = min(max, gain × cost)
+//   - While duty stays at or below enterBatching (1: a flush per message
+//     still fits between messages), every message is flushed on arrival,
+//     and a message that arrives during a flush goes with the next one,
+//     started as soon as the running one ends (room.flush). Latency is then
+//     the walk itself.
+//   - Above it, the room gathers: the next flush may start no sooner than
+//     gap = min(max, gain × cost) after the last one started, so flushing
+//     takes at most 1/gain of the room's time and every writev carries the
+//     frames of gap. It flushes on arrival again only once duty falls below
+//     leaveBatching (½): the band between the two thresholds keeps a room
+//     whose gathering made its flushes cheaper from flipping straight back.
 //
-// after the last one started. A broadcast into a room that has not flushed
-// for gap goes out at once; one that follows sooner waits for the rest of
-// the gap (a timer), together with whatever else arrives meanwhile. Flushes
-// never overlap (room.flush), so a flush that takes longer than the gap is
-// followed at once by the next, which then carries everything that arrived
-// during it.
+// What that does to a room (figures of the 2-core machine, docs/
+// benchmarks.md "Adaptive flushing"): 1,000 viewers take a 3–7 ms flush, so
+// at 100 messages/s (10 ms apart) every message goes out on arrival; 5,000
+// viewers take 28–32 ms, so the gap reaches max, the fixed window that
+// used to apply to every room; 19,000 viewers at 10 messages/s sit near a
+// duty of 1 either way. Because the cost is wall time, a machine that is
+// short of CPU makes flushes slower and the room gathers sooner, which is
+// what frees CPU: the loop is stable, it does not amplify overload.
 //
-// What that does to a room. Until the gap reaches the maximum, flushing
-// takes at most 1/gain of the room's wall time, so a room cannot keep the machine busy flushing one frame per write
-// while batching would serve it with a fraction of the syscalls. While the
-// messages of a room come further apart than gain × cost, every message is
-// flushed on arrival: at 1,000 viewers a flush takes a few milliseconds, so
-// at 100 messages/s (10 ms apart) nothing waits for a window. At 5,000
-// viewers a flush takes tens of milliseconds and the gap reaches max, the
-// fixed window that used to apply to every room. Because the cost is wall
-// time, a machine that is short of CPU makes flushes slower and the pacer
-// batches more, which is what frees CPU: the loop is stable, it does not
-// amplify overload.
-//
-// No oscillation. The feedback runs the other way too (more batching, less
-// contention, cheaper flushes, less batching), so two things damp it: the
-// average moves by 1/costWeight of each new sample, and the gap only
-// follows the average when the two differ by more than 1/hysteresis of the
-// gap. A steady load therefore settles on one gap; noise of a quarter either
-// way (a flush preempted by another process) does not move it.
+// No oscillation. Within the gathering regime the feedback runs both ways
+// (more batching, less contention, cheaper flushes, less batching), so two
+// things damp it: the averages move by 1/costWeight of each new sample, and
+// the gap only follows the average cost when the two differ by more than
+// 1/hysteresis of the gap. A steady load therefore settles on one gap;
+// noise of a quarter either way (a flush preempted by another process)
+// does not move it. Between the regimes, the factor of two between
+// enterBatching and leaveBatching does the same.
 //
 // Centrifugo's centrifuge (for comparison) writes each connection's queue
 // as soon as its writer goroutine is free and so batches only what queued
 // during the previous write, with an optional fixed delay; ivschatd walks a
 // whole room per flush, so the natural batching is per room, and the gap
-// adds batching in proportion to what a walk costs.
+// adds batching only where a walk per message would not keep up.
 //
 // A flushPacer is not safe for concurrent use; room.mu guards it.
 type flushPacer struct {
@@ -53,7 +59,13 @@ type flushPacer struct {
 	max time.Duration
 	// cost is the average flush duration; zero until the first sample.
 	cost time.Duration
-	// gap is the interval between flush starts now in force.
+	// interval is the average time between the room's broadcasts; zero
+	// until the first sample.
+	interval time.Duration
+	// gathering: the room's duty passed enterBatching and has not yet
+	// fallen below leaveBatching, so gap applies.
+	gathering bool
+	// gap is the interval between flush starts in force while gathering.
 	gap time.Duration
 	// fixed pins gap at max (Options.fixedFlushGap).
 	fixed bool
@@ -75,6 +87,7 @@ type flushPacer struct {
 //     flush of 1,000 connections is cheaper and the gap shorter than the
 //     10 ms between messages. Gain 1.5 measured no better at 1,000 ×
 //     100 in the same noise.
+//
 //   - costWeight 8, and each sample clamped to [cost/2, 2 × cost]: one
 //     outlier (a flush preempted by another process for ten times its
 //     usual duration) moves the average by 12.5% at most, within the
@@ -82,20 +95,30 @@ type flushPacer struct {
 //     flushes up and 45 down (a second or two in any room busy enough
 //     for the gap to matter). Rising faster than falling errs towards
 //     batching, the safe side for CPU.
+//
 //   - hysteresis 4: the gap follows the average only when they differ by
 //     more than 25%. One flush's duration on the shared machine varies by
 //     ±20–30% from one flush to the next at a steady load.
+//
+//   - enterBatching 1, leaveBatching ½ (measured after the gain above): at
+//     1,000 × 100 the gain-only rule kept a 12–16 ms gap and gave p50
+//     15 ms, p99 28–32 ms on a quiet machine, because a 6 ms flush next to
+//     10 ms between messages was "expensive" to it; flushing on arrival
+//     while a flush fits between two messages is what the latency needs,
+//     and a duty of 1 is where flushes on arrival would run back to back.
 const (
-	pacerGain  = 2
-	costWeight = 8
-	hysteresis = 4
+	pacerGain     = 2
+	costWeight    = 8
+	hysteresis    = 4
+	enterBatching = 1.0
+	leaveBatching = 0.5
 )
 
 // newFlushPacer returns a pacer whose gap never exceeds max (≤ 0: no gap);
 // fixed pins the gap at max whatever flushes cost.
 func newFlushPacer(max time.Duration, fixed bool) flushPacer {
 	if fixed {
-		return flushPacer{max: max, gap: max, fixed: true}
+		return flushPacer{max: max, gap: max, fixed: true, gathering: max > 0}
 	}
 	return flushPacer{max: max}
 }
@@ -103,10 +126,34 @@ func newFlushPacer(max time.Duration, fixed bool) flushPacer {
 // wait is how long a flush that is due at now must wait when the previous
 // one started at last: zero means start it now.
 func (p *flushPacer) wait(now, last time.Time) time.Duration {
-	if p.gap <= 0 {
+	if !p.gathering || p.gap <= 0 {
 		return 0
 	}
 	return max(0, p.gap-now.Sub(last))
+}
+
+// started records that a flush started at now, carrying frames broadcasts,
+// and the previous one at last (zero: none): their spacing is the room's
+// arrival interval.
+func (p *flushPacer) started(now, last time.Time, frames uint64) {
+	if p.max <= 0 || p.fixed || last.IsZero() || frames == 0 {
+		return
+	}
+	d := now.Sub(last) / time.Duration(frames)
+	p.interval = ewma(p.interval, max(d, 0))
+	p.decide()
+}
+
+// ewma folds sample d into the average avg (zero: none yet). One sample
+// moves the average by at most an eighth of its doubling or halving: a
+// flush preempted for ten times its usual duration, or one quiet second in
+// a busy room, is noise; ten such samples in a row are a change.
+func ewma(avg, d time.Duration) time.Duration {
+	if avg == 0 {
+		return d
+	}
+	d = min(max(d, avg/2), 2*avg)
+	return avg + (d-avg)/costWeight
 }
 
 // observe records that a flush which wrote to at least one connection took
@@ -115,15 +162,29 @@ func (p *flushPacer) observe(d time.Duration) {
 	if p.max <= 0 || p.fixed {
 		return
 	}
-	d = max(d, 0)
-	if p.cost == 0 {
-		p.cost = d
-	} else {
-		// One sample moves the average by at most an eighth of its
-		// doubling or halving: a flush preempted for ten times its usual
-		// duration is noise, ten such flushes in a row are a change.
-		d = min(max(d, p.cost/2), 2*p.cost)
-		p.cost += (d - p.cost) / costWeight
+	p.cost = ewma(p.cost, max(d, 0))
+	p.decide()
+}
+
+// decide moves the room between flushing on arrival and gathering, by its
+// duty, and while gathering keeps the gap at gain × cost (hysteresis: only
+// a change of more than a quarter moves it). Until both averages exist the
+// room flushes on arrival: nothing says it is busy.
+func (p *flushPacer) decide() {
+	if p.cost == 0 || p.interval == 0 {
+		return
+	}
+	duty := float64(p.cost) / float64(p.interval)
+	switch {
+	case !p.gathering && duty > enterBatching:
+		p.gathering = true
+		p.gap = min(p.max, pacerGain*p.cost)
+		return
+	case p.gathering && duty < leaveBatching:
+		p.gathering = false
+		return
+	case !p.gathering:
+		return
 	}
 	target := min(p.max, pacerGain*p.cost)
 	if diff := target - p.gap; diff > p.gap/hysteresis || -diff > p.gap/hysteresis {
@@ -131,5 +192,11 @@ func (p *flushPacer) observe(d time.Duration) {
 	}
 }
 
-// window is the gap now in force (for tests and diagnostics).
-func (p *flushPacer) window() time.Duration { return p.gap }
+// window is the gap now in force (for tests and diagnostics): zero while
+// the room flushes on arrival.
+func (p *flushPacer) window() time.Duration {
+	if !p.gathering {
+		return 0
+	}
+	return p.gap
+}

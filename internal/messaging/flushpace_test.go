@@ -38,6 +38,7 @@ func (s *paceSim) run(d time.Duration) {
 			timer = now.Add(w)
 			return
 		}
+		s.p.started(now, last, uint64(len(pending)))
 		last = now
 		for _, a := range pending {
 			w := now.Sub(a)
@@ -108,8 +109,23 @@ func TestPacerCheapFlushWritesAtOnce(t *testing.T) {
 	if s.flushes != s.frames {
 		t.Errorf("%d flushes for %d frames, want one flush per frame", s.flushes, s.frames)
 	}
-	if g := s.p.window(); g < 3*time.Millisecond || g > 5*time.Millisecond {
-		t.Errorf("gap %v, want about twice the 2 ms flush", g)
+	if g := s.p.window(); g != 0 {
+		t.Errorf("gap %v, want none (a duty of 0.2)", g)
+	}
+}
+
+// A flush that takes most of the interval between messages still goes out
+// on arrival: 1,000 viewers at 7 µs (a 7 ms flush, the cost measured on the
+// loaded machine), 100 messages/s. A message that arrives during a flush
+// waits for it to end, never for a window.
+func TestPacerFlushThatFitsBetweenMessagesWritesOnArrival(t *testing.T) {
+	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(1000, 7*time.Microsecond, 50*time.Nanosecond)}
+	s.run(10 * time.Second)
+	if g := s.p.window(); g != 0 {
+		t.Errorf("gap %v, want none (a duty of 0.7)", g)
+	}
+	if s.maxWait != 0 {
+		t.Errorf("a message waited %v; messages 10 ms apart with a 7 ms flush need not wait", s.maxWait)
 	}
 }
 
@@ -131,20 +147,48 @@ func TestPacerExpensiveFlushGathersUpToMax(t *testing.T) {
 	}
 }
 
-// Between the two, the gap is twice the flush cost, and only the messages
-// that arrive within it wait: 2,000 viewers at 4 µs (an 8 ms flush) and 100
-// messages/s give a 16 ms gap, so about every other message waits.
+// Between the two, once a flush per message no longer fits between
+// messages, the gap is twice the flush cost and only the messages that
+// arrive within it wait: 2,000 viewers at 6 µs (a 12 ms flush) and 100
+// messages/s give a 24 ms gap, about 2.4 frames per flush.
 func TestPacerMediumRoomGapFollowsCost(t *testing.T) {
-	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(2000, 4*time.Microsecond, 0)}
+	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(2000, 6*time.Microsecond, 0)}
 	s.run(10 * time.Second)
-	if g := s.p.window(); g != 16*time.Millisecond {
-		t.Errorf("gap %v, want 16ms (twice the 8 ms flush)", g)
+	if g := s.p.window(); g != 24*time.Millisecond {
+		t.Errorf("gap %v, want 24ms (twice the 12 ms flush)", g)
 	}
-	if s.maxWait > 16*time.Millisecond {
+	if s.maxWait > 24*time.Millisecond {
 		t.Errorf("a message waited %v, more than the gap", s.maxWait)
 	}
-	if perFlush := float64(s.frames) / float64(s.flushes); perFlush < 1.5 || perFlush > 2.5 {
-		t.Errorf("%.2f frames per flush, want about 2", perFlush)
+	if perFlush := float64(s.frames) / float64(s.flushes); perFlush < 2 || perFlush > 3 {
+		t.Errorf("%.2f frames per flush, want about 2.4", perFlush)
+	}
+}
+
+// The room goes back to flushing on arrival when its messages thin out
+// (duty below a half), and not before.
+func TestPacerLeavesGatheringWhenIdleEnough(t *testing.T) {
+	p := newFlushPacer(60*time.Millisecond, false)
+	t0 := time.Unix(100, 0)
+	busy(&p, t0, 12*time.Millisecond, 10*time.Millisecond, 50) // duty 1.2
+	if p.window() == 0 {
+		t.Fatal("a duty of 1.2 must gather")
+	}
+	busy(&p, t0, 12*time.Millisecond, 18*time.Millisecond, 100) // duty 0.67
+	if p.window() == 0 {
+		t.Error("a duty of 0.67 left gathering; want it kept until below 0.5")
+	}
+	busy(&p, t0, 12*time.Millisecond, 40*time.Millisecond, 100) // duty 0.3
+	if g := p.window(); g != 0 {
+		t.Errorf("a duty of 0.3 still gathers with a %v gap", g)
+	}
+}
+
+// busy feeds p n flushes of cost each, one broadcast every interval.
+func busy(p *flushPacer, t0 time.Time, cost, interval time.Duration, n int) {
+	for i := range n {
+		p.started(t0.Add(time.Duration(i+1)*interval), t0.Add(time.Duration(i)*interval), 1)
+		p.observe(cost)
 	}
 }
 
@@ -190,9 +234,7 @@ func TestPacerZeroMaxNeverWaits(t *testing.T) {
 // The gap never exceeds the maximum, and wait counts from the last start.
 func TestPacerBoundedByMax(t *testing.T) {
 	p := newFlushPacer(60*time.Millisecond, false)
-	for range 50 {
-		p.observe(2 * time.Second)
-	}
+	busy(&p, time.Unix(0, 0), 2*time.Second, 10*time.Millisecond, 50)
 	if g := p.window(); g != 60*time.Millisecond {
 		t.Fatalf("gap %v, want the 60ms maximum", g)
 	}
@@ -225,6 +267,7 @@ func TestPacerSteadyLoadDoesNotOscillate(t *testing.T) {
 	for _, mean := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 12 * time.Millisecond, 25 * time.Millisecond} {
 		rng := rand.New(rand.NewPCG(1, uint64(mean)))
 		p := newFlushPacer(60*time.Millisecond, false)
+		busy(&p, time.Unix(0, 0), mean, mean/2, 1) // a duty of 2: gathering
 		changes, prev := 0, time.Duration(0)
 		lo, hi := time.Duration(1<<62), time.Duration(0)
 		for i := range 2000 {
@@ -284,9 +327,7 @@ func TestPacerFeedbackSettles(t *testing.T) {
 // flushes, but not a single outlier.
 func TestPacerFollowsLoadNotOutliers(t *testing.T) {
 	p := newFlushPacer(60*time.Millisecond, false)
-	for range 50 {
-		p.observe(2 * time.Millisecond)
-	}
+	busy(&p, time.Unix(0, 0), 2*time.Millisecond, time.Millisecond, 50) // a duty of 2
 	if g := p.window(); g != 4*time.Millisecond {
 		t.Fatalf("gap %v, want 4ms", g)
 	}

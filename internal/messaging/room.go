@@ -453,9 +453,10 @@ func (r *room) startFlushLocked(now time.Time) {
 	}
 	r.flushPending = false
 	r.flushing = true
+	offered, start := r.offered, r.head.Load()
+	r.pacer.started(now, r.lastFlush, start-offered)
 	r.lastFlush = now
 	r.walk = append(r.walk[:0], r.conns...)
-	offered, start := r.offered, r.head.Load()
 	r.offered = start
 	go r.flush(r.walk, offered, start, now)
 }
