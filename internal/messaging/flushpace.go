@@ -16,16 +16,17 @@ import "time"
 // carried). Their ratio, duty = cost / interval, is the share of the room's
 // time that flushing would take if every message were flushed on arrival.
 //
-//   - While duty stays at or below enterBatching (1: a flush per message
-//     still fits between messages), every message is flushed on arrival,
-//     and a message that arrives during a flush goes with the next one,
-//     started as soon as the running one ends (room.flush). Latency is then
-//     the walk itself.
+//   - While duty stays at or below enterBatching (1.5), every message is
+//     flushed on arrival, and a message that arrives during a flush goes
+//     with the next one, started as soon as the running one ends
+//     (room.flush): up to a duty of 1 nothing waits but for a running
+//     flush, and a little above it flushes run back to back, carrying what
+//     arrived meanwhile. Latency is then the walk itself.
 //   - Above it, the room gathers: the next flush may start no sooner than
 //     gap = min(max, gain × cost) after the last one started, so flushing
 //     takes at most 1/gain of the room's time and every writev carries the
 //     frames of gap. It flushes on arrival again only once duty falls below
-//     leaveBatching (½): the band between the two thresholds keeps a room
+//     leaveBatching (¾): the band between the two thresholds keeps a room
 //     whose gathering made its flushes cheaper from flipping straight back.
 //
 // What that does to a room (figures of the 2-core machine, docs/
@@ -62,6 +63,10 @@ type flushPacer struct {
 	// interval is the average time between the room's broadcasts; zero
 	// until the first sample.
 	interval time.Duration
+	// windowStart and windowFrames accumulate the frames flushed since
+	// the last interval sample (started).
+	windowStart  time.Time
+	windowFrames uint64
 	// gathering: the room's duty passed enterBatching and has not yet
 	// fallen below leaveBatching, so gap applies.
 	gathering bool
@@ -100,18 +105,26 @@ type flushPacer struct {
 //     more than 25%. One flush's duration on the shared machine varies by
 //     ±20–30% from one flush to the next at a steady load.
 //
-//   - enterBatching 1, leaveBatching ½ (measured after the gain above): at
-//     1,000 × 100 the gain-only rule kept a 12–16 ms gap and gave p50
-//     15 ms, p99 28–32 ms on a quiet machine, because a 6 ms flush next to
-//     10 ms between messages was "expensive" to it; flushing on arrival
-//     while a flush fits between two messages is what the latency needs,
-//     and a duty of 1 is where flushes on arrival would run back to back.
+//   - enterBatching 1.5, leaveBatching ¾ (quiet machine, 15 s runs): at
+//     1,000 × 100 the gain-only rule kept a 12–16 ms gap (p50 14–16 ms,
+//     p99 28–31 ms), because a 5–7 ms flush next to 10 ms between messages
+//     was "expensive" to it; never gathering (--write-coalesce 0) gave p50
+//     5.6 ms, p99 13.6 ms. With thresholds 1 and ½ a cold start (the first
+//     flushes of a room are slower) put the room into gathering and kept
+//     it there (p50 15 ms); 1 and ¾ still flipped now and then (p99
+//     20.5 ms); 1.5 and ¾ gave p50 5.5 ms, p99 12.8 ms there while 5,000
+//     viewers (duty about 3) still gather at the 60 ms maximum (500,329
+//     frames/s, p99 78 ms).
 const (
 	pacerGain     = 2
 	costWeight    = 8
 	hysteresis    = 4
-	enterBatching = 1.0
-	leaveBatching = 0.5
+	enterBatching = 1.5
+	leaveBatching = 0.75
+	// rateWindow is the least time one interval sample covers: ten
+	// messages at 100/s, so that one sample is an average, not the gap
+	// between two messages.
+	rateWindow = 100 * time.Millisecond
 )
 
 // newFlushPacer returns a pacer whose gap never exceeds max (≤ 0: no gap);
@@ -133,14 +146,27 @@ func (p *flushPacer) wait(now, last time.Time) time.Duration {
 }
 
 // started records that a flush started at now, carrying frames broadcasts,
-// and the previous one at last (zero: none): their spacing is the room's
-// arrival interval.
+// and the previous one at last (zero: none). The arrival interval is taken
+// over at least rateWindow of flushes (elapsed time over frames), not per
+// flush: per flush, a message that arrived during the previous flush makes
+// the next one start when that ends, so its sample would be the flush's own
+// cost and a room flushing on arrival would look twice as busy as it is
+// (measured: 1,000 viewers × 100 msg/s went to gathering, p50 15 ms instead
+// of 5.6 ms).
 func (p *flushPacer) started(now, last time.Time, frames uint64) {
-	if p.max <= 0 || p.fixed || last.IsZero() || frames == 0 {
+	if p.max <= 0 || p.fixed || last.IsZero() {
 		return
 	}
-	d := now.Sub(last) / time.Duration(frames)
-	p.interval = ewma(p.interval, max(d, 0))
+	if p.windowStart.IsZero() {
+		p.windowStart = last
+	}
+	p.windowFrames += frames
+	elapsed := now.Sub(p.windowStart)
+	if elapsed < rateWindow || p.windowFrames == 0 {
+		return
+	}
+	p.interval = ewma(p.interval, elapsed/time.Duration(p.windowFrames))
+	p.windowStart, p.windowFrames = now, 0
 	p.decide()
 }
 

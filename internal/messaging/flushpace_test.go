@@ -147,48 +147,66 @@ func TestPacerExpensiveFlushGathersUpToMax(t *testing.T) {
 	}
 }
 
-// Between the two, once a flush per message no longer fits between
-// messages, the gap is twice the flush cost and only the messages that
-// arrive within it wait: 2,000 viewers at 6 µs (a 12 ms flush) and 100
-// messages/s give a 24 ms gap, about 2.4 frames per flush.
+// Between the two, once flushes per message would run back to back with
+// room to spare (duty above 1.5), the gap is twice the flush cost and only
+// the messages that arrive within it wait: 2,000 viewers at 8 µs (a 16 ms
+// flush) and 100 messages/s give a 32 ms gap, about 3.2 frames per flush.
 func TestPacerMediumRoomGapFollowsCost(t *testing.T) {
-	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(2000, 6*time.Microsecond, 0)}
+	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(2000, 8*time.Microsecond, 0)}
 	s.run(10 * time.Second)
-	if g := s.p.window(); g != 24*time.Millisecond {
-		t.Errorf("gap %v, want 24ms (twice the 12 ms flush)", g)
+	if g := s.p.window(); g != 32*time.Millisecond {
+		t.Errorf("gap %v, want 32ms (twice the 16 ms flush)", g)
 	}
-	if s.maxWait > 24*time.Millisecond {
+	if s.maxWait > 32*time.Millisecond {
 		t.Errorf("a message waited %v, more than the gap", s.maxWait)
 	}
-	if perFlush := float64(s.frames) / float64(s.flushes); perFlush < 2 || perFlush > 3 {
-		t.Errorf("%.2f frames per flush, want about 2.4", perFlush)
+	if perFlush := float64(s.frames) / float64(s.flushes); perFlush < 2.7 || perFlush > 3.7 {
+		t.Errorf("%.2f frames per flush, want about 3.2", perFlush)
+	}
+}
+
+// Up to a duty of 1.5 the room flushes on arrival, back to back when a
+// flush outlasts the interval: 2,000 viewers at 6 µs (12 ms) and 100
+// messages/s.
+func TestPacerBackToBackBelowEnterThreshold(t *testing.T) {
+	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(2000, 6*time.Microsecond, 0)}
+	s.run(10 * time.Second)
+	if g := s.p.window(); g != 0 {
+		t.Errorf("gap %v, want none at a duty of 1.2", g)
+	}
+	if s.maxWait > 12*time.Millisecond {
+		t.Errorf("a message waited %v, more than one flush", s.maxWait)
 	}
 }
 
 // The room goes back to flushing on arrival when its messages thin out
-// (duty below a half), and not before.
+// (duty below three quarters), and not before.
 func TestPacerLeavesGatheringWhenIdleEnough(t *testing.T) {
 	p := newFlushPacer(60*time.Millisecond, false)
 	t0 := time.Unix(100, 0)
-	busy(&p, t0, 12*time.Millisecond, 10*time.Millisecond, 50) // duty 1.2
+	busy(&p, t0, 12*time.Millisecond, 6*time.Millisecond, 50) // duty 2
 	if p.window() == 0 {
-		t.Fatal("a duty of 1.2 must gather")
+		t.Fatal("a duty of 2 must gather")
 	}
-	busy(&p, t0, 12*time.Millisecond, 18*time.Millisecond, 100) // duty 0.67
+	busy(&p, t0.Add(time.Hour), 12*time.Millisecond, 14*time.Millisecond, 100) // duty 0.86
 	if p.window() == 0 {
-		t.Error("a duty of 0.67 left gathering; want it kept until below 0.5")
+		t.Error("a duty of 0.86 left gathering; want it kept until below 0.75")
 	}
-	busy(&p, t0, 12*time.Millisecond, 40*time.Millisecond, 100) // duty 0.3
+	busy(&p, t0.Add(2*time.Hour), 12*time.Millisecond, 40*time.Millisecond, 100) // duty 0.3
 	if g := p.window(); g != 0 {
 		t.Errorf("a duty of 0.3 still gathers with a %v gap", g)
 	}
 }
 
-// busy feeds p n flushes of cost each, one broadcast every interval.
+// busy feeds p n interval samples (each a rateWindow of broadcasts every
+// interval), each followed by a flush of cost.
 func busy(p *flushPacer, t0 time.Time, cost, interval time.Duration, n int) {
-	for i := range n {
-		p.started(t0.Add(time.Duration(i+1)*interval), t0.Add(time.Duration(i)*interval), 1)
+	t := t0
+	for range n {
+		next := t.Add(rateWindow)
+		p.started(next, t, uint64(rateWindow/interval))
 		p.observe(cost)
+		t = next
 	}
 }
 
