@@ -103,10 +103,11 @@ type Options struct {
 	QueueLimit int
 	// WriteCoalesce bounds the interval between the starts of two flushes
 	// of a room. The interval itself follows what flushing the room costs
-	// (flushPacer): twice the room's average flush duration, so a room
-	// whose flushes are cheap writes every broadcast at once, and a room of
-	// thousands of connections gathers broadcasts for up to WriteCoalesce
-	// to write several frames per syscall. Broadcasts that arrive while a
+	// (flushPacer): a room whose flush fits between its broadcasts writes
+	// each at once, and a room whose flushes would not keep up (thousands
+	// of connections at high rates) gathers broadcasts for twice its
+	// average flush, up to WriteCoalesce, to write several frames per
+	// syscall. Broadcasts that arrive while a
 	// flush is still running always go out together with the next one.
 	// Default 60ms; negative removes the interval (a flush starts as soon
 	// as the previous one ended).
