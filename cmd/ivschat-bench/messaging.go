@@ -101,16 +101,10 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 		}
 		c.endpoints = append(c.endpoints, e)
 	}
-	if *pids != "" && *pids != "0" { // 0 was "none" when the flag took one PID
-		for p := range strings.SplitSeq(*pids, ",") {
-			pid, err := strconv.Atoi(strings.TrimSpace(p))
-			if err != nil || pid <= 0 {
-				return nil, fmt.Errorf("server-pid: %q is not a process ID", p)
-			}
-			c.serverPIDs = append(c.serverPIDs, pid)
-		}
-		if len(c.serverPIDs) != len(c.endpoints) {
-			return nil, fmt.Errorf("server-pid: %d PIDs for %d endpoints", len(c.serverPIDs), len(c.endpoints))
+	if *pids != "0" { // 0 was "none" when the flag took one PID
+		var err error
+		if c.serverPIDs, err = parsePIDs(*pids, len(c.endpoints)); err != nil {
+			return nil, err
 		}
 	}
 	switch {

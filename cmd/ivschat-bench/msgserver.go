@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +37,16 @@ type serverMetrics struct {
 
 // scrapeServer reads a node's /metrics.
 func scrapeServer(ctx context.Context, httpc *http.Client, endpoint string) (*serverMetrics, error) {
+	samples, err := metricsPage(ctx, httpc, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return serverMetricsOf(samples), nil
+}
+
+// metricsPage reads and parses a node's /metrics page (at most
+// maxMetricsPage bytes of it).
+func metricsPage(ctx context.Context, httpc *http.Client, endpoint string) ([]promSample, error) {
 	url := strings.TrimSuffix(endpoint, "/") + "/metrics"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -53,7 +64,27 @@ func scrapeServer(ctx context.Context, httpc *http.Client, endpoint string) (*se
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
-	return serverMetricsOf(samples), nil
+	return samples, nil
+}
+
+// parsePIDs reads -server-pid: comma-separated process IDs, one per
+// endpoint ("" = none).
+func parsePIDs(s string, endpoints int) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var pids []int
+	for p := range strings.SplitSeq(s, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("server-pid: %q is not a process ID", p)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) != endpoints {
+		return nil, fmt.Errorf("server-pid: %d PIDs for %d endpoints", len(pids), endpoints)
+	}
+	return pids, nil
 }
 
 func serverMetricsOf(samples []promSample) *serverMetrics {

@@ -84,17 +84,9 @@ func parseSoakFlags(args []string) (*soakConfig, error) {
 		}
 		c.endpoints = append(c.endpoints, e)
 	}
-	if *pids != "" {
-		for p := range strings.SplitSeq(*pids, ",") {
-			pid, err := strconv.Atoi(strings.TrimSpace(p))
-			if err != nil || pid <= 0 {
-				return nil, fmt.Errorf("server-pid: %q is not a process ID", p)
-			}
-			c.serverPIDs = append(c.serverPIDs, pid)
-		}
-		if len(c.serverPIDs) != len(c.endpoints) {
-			return nil, fmt.Errorf("server-pid: %d PIDs for %d endpoints", len(c.serverPIDs), len(c.endpoints))
-		}
+	var err error
+	if c.serverPIDs, err = parsePIDs(*pids, len(c.endpoints)); err != nil {
+		return nil, err
 	}
 	switch {
 	case c.creds.missing():
@@ -725,7 +717,7 @@ func (k *soak) sampleLoop(ctx context.Context, ss *soakSamples, csvw *csv.Writer
 // the same page. Values it cannot read are NaN.
 func sampleNode(ctx context.Context, httpc *http.Client, endpoint string, pid int) (rss, goroutines, fds float64, err error) {
 	rss, goroutines, fds = math.NaN(), math.NaN(), math.NaN()
-	m, err := fetchMetrics(ctx, httpc, strings.TrimSuffix(endpoint, "/")+"/metrics",
+	m, err := fetchMetrics(ctx, httpc, endpoint,
 		"go_goroutines", "process_resident_memory_bytes", "process_open_fds")
 	if err == nil {
 		goroutines, rss, fds = m[0], m[1], m[2]
@@ -745,21 +737,13 @@ func sampleNode(ctx context.Context, httpc *http.Client, endpoint string, pid in
 }
 
 // fetchMetrics returns the values of the named unlabelled metrics (NaN for
-// any missing) from a Prometheus text page.
-func fetchMetrics(ctx context.Context, httpc *http.Client, url string, names ...string) ([]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// any missing) from a node's /metrics.
+func fetchMetrics(ctx context.Context, httpc *http.Client, endpoint string, names ...string) ([]float64, error) {
+	samples, err := metricsPage(ctx, httpc, endpoint)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
-	}
-	return parseMetrics(resp.Body, names...)
+	return unlabelledValues(samples, names...), nil
 }
 
 func parseMetrics(r io.Reader, names ...string) ([]float64, error) {
@@ -767,6 +751,12 @@ func parseMetrics(r io.Reader, names ...string) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return unlabelledValues(samples, names...), nil
+}
+
+// unlabelledValues picks the named metrics without labels out of samples,
+// NaN for any missing.
+func unlabelledValues(samples []promSample, names ...string) []float64 {
 	vals := make([]float64, len(names))
 	for i, n := range names {
 		vals[i] = math.NaN()
@@ -776,7 +766,7 @@ func parseMetrics(r io.Reader, names ...string) ([]float64, error) {
 			}
 		}
 	}
-	return vals, nil
+	return vals
 }
 
 // soakReport is the summary; with -json it is printed as is.
