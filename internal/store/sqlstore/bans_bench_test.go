@@ -75,21 +75,7 @@ func BenchmarkGetRoomBanPostgres(b *testing.B) {
 	}
 	s := openPostgres(b)
 	defer s.Close()
-	ctx := context.Background()
-	now := chat.Now()
-	lc := &chat.LoggingConfiguration{ID: chat.NewID(), CreateTime: now, UpdateTime: now, State: chat.StateActive}
-	if err := s.CreateLoggingConfiguration(ctx, lc, 10); err != nil {
-		b.Fatal(err)
-	}
-	var ids []string
-	for range 200 {
-		r := &chat.Room{ID: chat.NewID(), CreateTime: now, UpdateTime: now, Tags: map[string]string{"k": "v"},
-			LoggingConfigurationIDs: []string{lc.ID}}
-		if err := s.CreateRoom(ctx, r, 1000); err != nil {
-			b.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	ids := seedPostgresRooms(b, s)
 	addBans(b, s, ids)
 	benchGetRoomBan(b, s, ids)
 }

@@ -178,10 +178,10 @@ func TestOpenBadURLPostgres(t *testing.T) {
 	}
 }
 
-func BenchmarkGetRoomPostgres(b *testing.B) {
-	s := openPostgres(b)
-	defer s.Close()
-	ctx := benchCtx(b)
+// seedPostgresRooms creates 200 rooms with a tag and a logging
+// configuration each, for the PostgreSQL read benchmarks.
+func seedPostgresRooms(b *testing.B, s *Store) []string {
+	ctx := context.Background()
 	now := chat.Now()
 	lc := &chat.LoggingConfiguration{ID: chat.NewID(), CreateTime: now, UpdateTime: now, State: chat.StateActive}
 	if err := s.CreateLoggingConfiguration(ctx, lc, 10); err != nil {
@@ -196,6 +196,14 @@ func BenchmarkGetRoomPostgres(b *testing.B) {
 		}
 		ids = append(ids, r.ID)
 	}
+	return ids
+}
+
+func BenchmarkGetRoomPostgres(b *testing.B) {
+	s := openPostgres(b)
+	defer s.Close()
+	ctx := benchCtx(b)
+	ids := seedPostgresRooms(b, s)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
