@@ -291,6 +291,11 @@ type Gateway struct {
 	histMu     sync.Mutex
 	histories  map[string]*msgHistory
 
+	// Failures of the extensions (Stats.ViewerCountFailures,
+	// Stats.HistoryFailures).
+	viewerCountFailures atomic.Uint64
+	historyFailures     atomic.Uint64
+
 	// Frames the chat log could not record, and the throttle of their log
 	// lines.
 	recordFailures atomic.Uint64
@@ -372,6 +377,12 @@ type Stats struct {
 	// logging-configuration announcements) that could not be published to
 	// the other nodes.
 	ChangesNotPropagated uint64
+	// ViewerCountFailures counts viewer-count rounds that failed (the tag
+	// could not be read, or the lease, the count or the publish failed);
+	// HistoryFailures counts reads and clears of a room's shared history
+	// (Redis) that failed.
+	ViewerCountFailures uint64
+	HistoryFailures     uint64
 	// RecordFailures counts frames the chat log could not record: messages
 	// and events were refused (the sender got an error; nobody received
 	// them), moderation events went out unrecorded.
@@ -455,6 +466,8 @@ func (g *Gateway) Stats() Stats {
 		LimiterFailures:         g.limiterFailures.Load(),
 		ChangesNotPropagated:    g.notPropagated.Load(),
 		RecordFailures:          g.recordFailures.Load(),
+		ViewerCountFailures:     g.viewerCountFailures.Load(),
+		HistoryFailures:         g.historyFailures.Load(),
 		DeliveriesByAction:      deliveries.byName(),
 		Requests:                g.stats.requests.Load(),
 		RequestsByAction:        requests.byName(),

@@ -368,6 +368,7 @@ func (g *Gateway) seedHistory(ctx context.Context, r *room) {
 	if r.hist.n.Load() > 0 {
 		var err error
 		if frames, err = g.histBroker.History(ctx, r.id, historyIdle); err != nil {
+			g.historyFailures.Add(1)
 			g.log.Warn("messaging: could not read the room's recent messages; joiners get only those sent from now on", "room", r.id, "err", err)
 		}
 	}
@@ -498,6 +499,7 @@ func (g *Gateway) historyUpdated(ctx context.Context, r *room, roomID string, n 
 	}
 	if g.histBroker != nil {
 		if err := g.histBroker.ClearHistory(ctx, roomID); err != nil {
+			g.historyFailures.Add(1)
 			g.log.Warn("messaging: could not clear the room's recent messages", "room", roomID, "err", err)
 		}
 		return

@@ -265,6 +265,7 @@ func (vc *viewerCounter) publishTurn(roomID string, interval time.Duration) time
 }
 
 func (vc *viewerCounter) warn(msg, roomID string, err error) {
+	vc.g.viewerCountFailures.Add(1)
 	if vc.log.Allow(time.Now(), viewerCountLogEvery) {
 		vc.g.log.Warn(msg, "room", roomID, "err", err)
 	}

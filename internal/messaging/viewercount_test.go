@@ -124,20 +124,24 @@ func TestViewerCountPublishes(t *testing.T) {
 // publishes nothing, and tries again.
 func TestViewerCountNoTurnNoEvent(t *testing.T) {
 	for name, tc := range map[string]struct {
-		lease *fakeLease
-		count error
+		lease  *fakeLease
+		count  error
+		failed bool // a failure, counted in Stats.ViewerCountFailures
 	}{
 		"lease held elsewhere": {lease: &fakeLease{wait: 3 * vcUnit}},
-		"lease fails":          {lease: &fakeLease{err: errors.New("redis down")}},
-		"count fails":          {lease: &fakeLease{ok: true}, count: errors.New("no figures")},
+		"lease fails":          {lease: &fakeLease{err: errors.New("redis down")}, failed: true},
+		"count fails":          {lease: &fakeLease{ok: true}, count: errors.New("no figures"), failed: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, c, _ := viewerCountEnv(t, tc.lease, func(context.Context, string) (int, int, error) { return 7, 3, tc.count })
+			e, c, _ := viewerCountEnv(t, tc.lease, func(context.Context, string) (int, int, error) { return 7, 3, tc.count })
 			if f := c.frameWithin(t, 20*vcUnit); f != "" {
 				t.Fatalf("got %s, want no event", f)
 			}
 			if n := tc.lease.callCount(); n < 2 {
 				t.Fatalf("lease asked %d times in 20 tag seconds, want it retried", n)
+			}
+			if got := e.g.Stats().ViewerCountFailures; (got > 0) != tc.failed {
+				t.Fatalf("ViewerCountFailures = %d; want counted: %v", got, tc.failed)
 			}
 		})
 	}

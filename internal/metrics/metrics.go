@@ -83,6 +83,8 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		counter("messaging_errors_sent_total", "ERROR frames sent to clients.", func(s messaging.Stats) float64 { return float64(s.ErrorsSent) }),
 		counter("messaging_frames_not_recorded_total", "MESSAGE and EVENT frames refused because the room's chat log could not record them (the sender got an error; nobody received them).", func(s messaging.Stats) float64 { return float64(s.RecordFailures) }),
 		counter("messaging_room_changes_not_propagated_total", "Room updates and deletions, and logging-configuration announcements, that the broker did not take: other nodes apply them only when they next read the store.", func(s messaging.Stats) float64 { return float64(s.ChangesNotPropagated) }),
+		counter("messaging_viewer_count_failures_total", "Viewer-count rounds (ivschatd:viewer-count-interval) that failed: the room's tags could not be read, or the lease, the count or the publish failed; that room got no event that interval.", func(s messaging.Stats) float64 { return float64(s.ViewerCountFailures) }),
+		counter("messaging_history_failures_total", "Reads and clears of a room's shared recent messages (ivschatd:history, Redis) that failed; a failed read serves joiners only messages sent from then on.", func(s messaging.Stats) float64 { return float64(s.HistoryFailures) }),
 		counter("messaging_shared_limiter_failures_total", "Shared (Redis) rate-limiter calls that failed; this node's own buckets decided.", func(s messaging.Stats) float64 { return float64(s.LimiterFailures) }),
 	})
 }
