@@ -9,17 +9,49 @@ import (
 // paceSim replays a room's flush scheduling (room.scheduleFlushLocked,
 // startFlushLocked, flushFromTimer and the end of room.flush) against a
 // pacer in simulated time: broadcasts arrive every interval, a flush of n
-// frames takes cost(n), flushes never overlap.
+// frames takes cost(n), flushes never overlap. With spreadWalks, a flush
+// that starts while the room gathers lasts the pacer's spread (its writes
+// paced over it) unless its cost is longer, and the pacer observes the
+// cost, as room.flush does.
 type paceSim struct {
-	p        flushPacer
-	interval time.Duration
-	cost     func(frames int) time.Duration
+	p           flushPacer
+	interval    time.Duration
+	cost        func(frames int) time.Duration
+	spreadWalks bool
 
 	flushes int
 	frames  int           // frames flushed
 	maxWait time.Duration // longest wait of a frame for its flush to start
 	sumWait time.Duration
 	gaps    []time.Duration // the pacer's gap after each flush
+	// arrivals and walks record the run for visitWait.
+	arrivals []time.Time
+	walks    []simWalk
+}
+
+// simWalk is one flush: when it started and how long its walk lasted.
+type simWalk struct {
+	start time.Time
+	dur   time.Duration
+}
+
+// visitWait is the longest a frame waited for the walk to reach the
+// viewer at position pos of the room (0 the first, 1 the last): a walk
+// reaches it pos × its duration after it starts and writes everything
+// published by then (conn.assembleLocked reads head at the visit).
+func (s *paceSim) visitWait(pos float64) time.Duration {
+	var worst time.Duration
+	k := 0
+	for _, a := range s.arrivals {
+		for k < len(s.walks) && s.walks[k].start.Add(time.Duration(pos*float64(s.walks[k].dur))).Before(a) {
+			k++
+		}
+		if k == len(s.walks) {
+			break // published after the last walk that reached pos
+		}
+		worst = max(worst, s.walks[k].start.Add(time.Duration(pos*float64(s.walks[k].dur))).Sub(a))
+	}
+	return worst
 }
 
 func (s *paceSim) run(d time.Duration) {
@@ -48,7 +80,12 @@ func (s *paceSim) run(d time.Duration) {
 		s.flushes++
 		s.frames += len(pending)
 		running = s.cost(len(pending))
-		flushEnd = now.Add(running)
+		walk := running
+		if s.spreadWalks {
+			walk = max(walk, s.p.spread())
+		}
+		s.walks = append(s.walks, simWalk{now, walk})
+		flushEnd = now.Add(walk)
 		pending = pending[:0]
 	}
 	end := t0.Add(d)
@@ -80,6 +117,7 @@ func (s *paceSim) run(d time.Duration) {
 			}
 		default:
 			pending = append(pending, now)
+			s.arrivals = append(s.arrivals, now)
 			nextArrival = now.Add(s.interval)
 			if flushEnd.IsZero() && timer.IsZero() {
 				start(now)
@@ -380,5 +418,79 @@ func TestPacerFixed(t *testing.T) {
 	p.observe(time.Microsecond)
 	if g := p.window(); g != 200*time.Millisecond {
 		t.Errorf("gap %v, want 200ms", g)
+	}
+}
+
+// A room that gathers spreads its walk over the gap, and every viewer is
+// still visited once per gap: with 5,000 viewers at 6 µs (a 30 ms flush)
+// and 100 messages/s, the walks last the 60 ms gap, a frame waits at most
+// about a gap for the first viewer and for the last, and the pacer, which
+// observes what the walk cost rather than its spread duration, keeps the
+// gap (the cost of a walk did not grow to the gap and push it further).
+// Flat-out walks (spreadWalks false) give the same bound in this model,
+// which has no CPU to contend for; what spreading buys on a real machine
+// (the burst of writes no longer starving the clients' reads, the
+// senders' requests and other rooms) is in docs/benchmarks.md.
+func TestPacerSpreadWalkVisitsEveryViewerOncePerGap(t *testing.T) {
+	const maxGap = 60 * time.Millisecond
+	for _, spread := range []bool{false, true} {
+		s := &paceSim{p: newFlushPacer(maxGap, false), interval: 10 * time.Millisecond, cost: perWrite(5000, 6*time.Microsecond, 50*time.Nanosecond), spreadWalks: spread}
+		s.run(10 * time.Second)
+		if g := s.p.window(); g != maxGap {
+			t.Fatalf("spread %v: gap %v, want %v", spread, g, maxGap)
+		}
+		if spread {
+			last := s.walks[len(s.walks)-1]
+			if last.dur != maxGap {
+				t.Errorf("a walk lasted %v, want the gap %v", last.dur, maxGap)
+			}
+		}
+		// A gap, plus one interval of slack: the flush that follows a
+		// gap starts with the next arrival's timer, not before.
+		bound := maxGap + s.interval
+		for _, pos := range []float64{0, 0.5, 1} {
+			if w := s.visitWait(pos); w > bound || w < maxGap/2 {
+				t.Errorf("spread %v: the viewer at %.1f of the walk waited up to %v for a frame, want about the gap (≤ %v)", spread, pos, w, bound)
+			}
+		}
+	}
+}
+
+// A walk spread over a gap that its cost outgrows simply runs as fast as it
+// can; the pacer's gap still follows the cost: 2,000 viewers at 8 µs (a
+// 16 ms flush) gather with a 32 ms gap whether or not the walks are
+// spread.
+func TestPacerSpreadWalkKeepsGapOfCost(t *testing.T) {
+	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(2000, 8*time.Microsecond, 0), spreadWalks: true}
+	s.run(10 * time.Second)
+	if g := s.p.window(); g != 32*time.Millisecond {
+		t.Errorf("gap %v, want 32ms (twice the 16 ms flush)", g)
+	}
+	if got := s.p.spread(); got != s.p.window() {
+		t.Errorf("spread %v, want the gap %v", got, s.p.window())
+	}
+}
+
+// Only a room that gathers spreads its walks: one flushing on arrival walks
+// as fast as it can, since the walk is then the whole latency.
+func TestPacerSpreadOnlyWhileGathering(t *testing.T) {
+	p := newFlushPacer(60*time.Millisecond, false)
+	if d := p.spread(); d != 0 {
+		t.Errorf("new room: spread %v, want 0", d)
+	}
+	s := &paceSim{p: newFlushPacer(60*time.Millisecond, false), interval: 10 * time.Millisecond, cost: perWrite(1000, 7*time.Microsecond, 50*time.Nanosecond), spreadWalks: true}
+	s.run(10 * time.Second)
+	if d := s.p.spread(); d != 0 {
+		t.Errorf("room flushing on arrival: spread %v, want 0", d)
+	}
+	if s.maxWait != 0 {
+		t.Errorf("a message waited %v; a room flushing on arrival never waits", s.maxWait)
+	}
+	fixed, none := newFlushPacer(200*time.Millisecond, true), newFlushPacer(0, false)
+	if d := fixed.spread(); d != 200*time.Millisecond {
+		t.Errorf("fixed gap: spread %v, want the gap", d)
+	}
+	if d := none.spread(); d != 0 {
+		t.Errorf("no gap: spread %v, want 0", d)
 	}
 }

@@ -33,7 +33,8 @@ import (
 // in a room whose flushes are expensive, broadcasts that arrive while a
 // flush runs, or within the gap after one started, gather and go out
 // together with the next flush, so each connection writes several frames
-// per syscall. The syscall
+// per syscall, and the walk is spread over the gap (flushPacer.spread) so
+// that every viewer is visited once per gap at an even rate. The syscall
 // count, not the byte count, is the ceiling of a fan-out server (design.md:
 // ~250k writes/s on the 2-core machine, millions of frames/s when batched).
 //
@@ -458,7 +459,7 @@ func (r *room) startFlushLocked(now time.Time) {
 	r.lastFlush = now
 	r.walk = append(r.walk[:0], r.conns...)
 	r.offered = start
-	go r.flush(r.walk, offered, start, now)
+	go r.flush(r.walk, offered, start, now, r.pacer.spread())
 }
 
 func (r *room) flushFromTimer() {
@@ -475,6 +476,26 @@ func (r *room) flushFromTimer() {
 // enough that the workers end together, large enough that they rarely meet
 // on the shared counter.
 const flushChunk = 32
+
+// minTurnWait is the least a spread walk waits for a chunk's turn: a walk
+// less than a millisecond ahead of its schedule carries on, since a shorter
+// sleep costs a timer and two goroutine switches for a difference no viewer
+// would notice.
+const minTurnWait = time.Millisecond
+
+// waitTurn sleeps until chunk's turn in a walk of chunks chunks spread
+// evenly over spread from began (flushPacer.spread), and returns how long
+// it slept.
+func waitTurn(began time.Time, spread time.Duration, chunk, chunks int) time.Duration {
+	due := began.Add(spread * time.Duration(chunk) / time.Duration(chunks))
+	d := time.Until(due)
+	if d < minTurnWait {
+		return 0
+	}
+	t := time.Now()
+	time.Sleep(d)
+	return time.Since(t)
+}
 
 // flushWorker holds one flush worker's scratch buffers, and what it wrote
 // during one flush: counted locally and added to the gateway's atomics once
@@ -503,6 +524,13 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 // was started; the walk's duration, when it wrote anything, is the pacer's
 // sample of what a flush of this room costs.
 //
+// spread > 0 (a room that gathers, flushPacer.spread) paces the walk: chunk
+// i of n is not started before began + spread × i/n, so the writes go out
+// at an even rate over the gap instead of in a burst. The pacer's sample is
+// then the time the workers spent writing, without their waits (divided by
+// their number, as a flat-out walk's duration would be), so that spreading
+// a walk does not make the room look more expensive than it is.
+//
 // Measured with ivschat-bench (5,000 viewers, 100 messages/s, 2 cores
 // shared with the generator): a writev costs the server ~10 µs of CPU, most
 // of it the kernel's loopback TCP path, so one walk is ~50 ms of CPU; one
@@ -510,20 +538,26 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 // fixed timer started a flush while the previous one's writers still ran)
 // kept both cores saturated; not overlapping, with the same 50ms window,
 // gave p99 160 ms instead of 180-980 ms.
-func (r *room) flush(conns []*conn, offered, start uint64, began time.Time) {
+func (r *room) flush(conns []*conn, offered, start uint64, began time.Time, spread time.Duration) {
 	budget := uint64(r.g.opts.MaxPendingBytes)
+	chunks := (len(conns) + flushChunk - 1) / flushChunk
+	workers := min(runtime.GOMAXPROCS(0), chunks)
 	var next atomic.Int64
 	// least is the smallest cursor of a connection still served: frames
 	// below it can be released once the walk is over.
 	var least atomic.Uint64
 	least.Store(start)
-	// wrote counts the connections written to, added once per worker.
-	var wrote atomic.Int64
+	// wrote counts the connections written to, added once per worker;
+	// busy the workers' time walking, without their waits for a turn.
+	var wrote, busy atomic.Int64
 	work := func() {
 		w := flushWorkers.Get().(*flushWorker)
 		defer flushWorkers.Put(w)
+		from := time.Now()
+		var waited time.Duration
 		defer func() {
 			wrote.Add(int64(w.writes))
+			busy.Add(int64(time.Since(from) - waited))
 			w.writes = 0
 			r.g.stats.writeSizes.add(&w.sizes)
 		}()
@@ -532,6 +566,9 @@ func (r *room) flush(conns []*conn, offered, start uint64, began time.Time) {
 			i := int(next.Add(flushChunk)) - flushChunk
 			if i >= len(conns) {
 				break
+			}
+			if spread > 0 {
+				waited += waitTurn(began, spread, i/flushChunk, chunks)
 			}
 			for _, c := range conns[i:min(i+flushChunk, len(conns))] {
 				// The cursor is read before head: head only grows, so a
@@ -557,12 +594,15 @@ func (r *room) flush(conns []*conn, offered, start uint64, began time.Time) {
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), (len(conns)+flushChunk-1)/flushChunk) - 1 {
+	for range workers - 1 {
 		wg.Go(work)
 	}
 	work()
 	wg.Wait()
 	took := time.Since(began)
+	if spread > 0 && workers > 0 {
+		took = time.Duration(busy.Load()) / time.Duration(workers)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
