@@ -234,12 +234,13 @@ func (p *flushPacer) decide() {
 // is never saturated in bursts and the last viewer's wait is the gap.
 //
 // Measured (ivschat-bench, 5,000 viewers × 100 msg/s, quiet 2-core
-// machine, 60 ms gap, 6.0 frames per write either way): flat-out walks
-// p50 41 ms, p99 78 ms; walks spread over 75% of the gap p99 76 ms, 90%
-// 65–68 ms, the whole gap p50 32 ms, p99 62 ms. At 2,000 viewers × 100
-// msg/s, p99 46 → 27 ms. A room flushing on arrival (1,000 × 100, 1,000 ×
-// 10) never spreads: there the walk is the message's whole latency and
-// must run flat out.
+// machine shared with the generator, 60 ms gap, 6.0 frames per write and
+// the same CPU either way; docs/benchmarks.md "Spread walks"): flat-out
+// walks p50 41 ms, p99 78–80 ms; walks spread over the whole gap p50
+// 32 ms, p99 62–63 ms. Spread over part of it, in single exploratory runs:
+// 75% of the gap p99 76 ms, 90% 65–68 ms, so the whole gap it is. A room
+// flushing on arrival (1,000 × 100, 1,000 × 10) never spreads: there the
+// walk is the message's whole latency and must run flat out.
 func (p *flushPacer) spread() time.Duration {
 	if !p.gathering || p.gap <= 0 {
 		return 0

@@ -526,19 +526,21 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 //
 // spread > 0 (a room that gathers, flushPacer.spread) paces the walk: chunk
 // i of n is not started before began + spread × i/n, so the writes go out
-// at an even rate over the gap instead of in a burst. The pacer's sample is
-// then the time the workers spent writing, without their waits, summed over
-// the workers: the walk's duration would be the spread, and the room's gap,
-// twice its cost, would ratchet up to the maximum. Summed, not divided by
-// the workers as a flat-out walk's wall time would be: a spread walk's
+// at an even rate over the gap instead of in a burst. A walk that had to
+// wait for a turn lasts about the spread whatever it cost, so its sample
+// is instead the time the workers spent writing, without their waits; were
+// it the duration, the gap (twice the cost) would ratchet up to the
+// maximum. That time is summed over the workers, not divided by their
+// number as a flat-out walk's duration in effect is: a spread walk's
 // chunks run mostly one at a time and meet little contention, so the
-// divided figure understated what the walk costs the machine, and the gap
+// divided figure understated what the walk costs the machine and the gap
 // shrank. Measured (ivschat-bench, 2 cores shared with the generator): two
-// nodes on one machine at 5,000 × 100 wrote 4.1–4.4 frames per write and
-// had p99 94–102 ms with the divided sample, 5.9–6.0 and 62–65 ms summed
+// nodes on one machine at 5,000 × 100 wrote 4.1–4.4 frames per write with
+// p99 94–102 ms with the divided sample, 5.9–6.0 and 62–65 ms summed
 // (80–88 ms with flat-out walks); one node at 2,000 × 100 spent 3.6–4.6 µs
 // of CPU per delivery divided, 2.1–2.3 summed (2.6–2.7 flat out), p99
-// 28–35, 41–42 and 45–47 ms.
+// 28–35, 41–42 and 45–47 ms. A walk behind its schedule throughout never
+// waited: it ran flat out, and its duration is the sample as before.
 //
 // Measured with ivschat-bench (5,000 viewers, 100 messages/s, 2 cores
 // shared with the generator): a writev costs the server ~10 µs of CPU, most
@@ -557,8 +559,9 @@ func (r *room) flush(conns []*conn, offered, start uint64, began time.Time, spre
 	var least atomic.Uint64
 	least.Store(start)
 	// wrote counts the connections written to, added once per worker;
-	// busy the workers' time walking, without their waits for a turn.
-	var wrote, busy atomic.Int64
+	// busy the workers' time walking, without their waits for a turn;
+	// waited those waits.
+	var wrote, busy, waits atomic.Int64
 	work := func() {
 		w := flushWorkers.Get().(*flushWorker)
 		defer flushWorkers.Put(w)
@@ -567,6 +570,7 @@ func (r *room) flush(conns []*conn, offered, start uint64, began time.Time, spre
 		defer func() {
 			wrote.Add(int64(w.writes))
 			busy.Add(int64(time.Since(from) - waited))
+			waits.Add(int64(waited))
 			w.writes = 0
 			r.g.stats.writeSizes.add(&w.sizes)
 		}()
@@ -609,7 +613,7 @@ func (r *room) flush(conns []*conn, offered, start uint64, began time.Time, spre
 	work()
 	wg.Wait()
 	took := time.Since(began)
-	if spread > 0 {
+	if waits.Load() > 0 {
 		took = time.Duration(busy.Load())
 	}
 
