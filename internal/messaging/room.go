@@ -536,11 +536,12 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 // divided figure understated what the walk costs the machine and the gap
 // shrank. Measured (ivschat-bench, 2 cores shared with the generator): two
 // nodes on one machine at 5,000 × 100 wrote 4.1–4.4 frames per write with
-// p99 94–102 ms with the divided sample, 5.9–6.0 and 62–65 ms summed
-// (80–88 ms with flat-out walks); one node at 2,000 × 100 spent 3.6–4.6 µs
-// of CPU per delivery divided, 2.1–2.3 summed (2.6–2.7 flat out), p99
-// 28–35, 41–42 and 45–47 ms. A walk behind its schedule throughout never
-// waited: it ran flat out, and its duration is the sample as before.
+// p99 94–102 ms with the divided sample, 5.9–6.0 and 62.5–65.5 ms summed
+// (4.8–5.6 and 78–88 ms with flat-out walks); one node at 2,000 × 100 spent
+// 3.6–4.6 µs of CPU per delivery divided, 2.1–2.4 summed (2.6–2.8 flat
+// out), p99 28–35, 40–45 and 42–48 ms (docs/benchmarks.md, "Spread
+// walks"). A walk behind its schedule throughout never waited: it ran
+// flat out, and its duration is the sample as before.
 //
 // Measured with ivschat-bench (5,000 viewers, 100 messages/s, 2 cores
 // shared with the generator): a writev costs the server ~10 µs of CPU, most
