@@ -136,6 +136,38 @@ func TestRedisGathersEveryNode(t *testing.T) {
 	if took := time.Since(began); took > 5*time.Second {
 		t.Fatalf("waited %v for a mute node", took)
 	}
+	if got := a.Stats().Failures; got["missing"] != 1 || got["redis"] != 0 {
+		t.Fatalf("failures %v, want missing 1 and nothing else", got)
+	}
+
+	// A question that does not decode (another program on the prefix) is
+	// ignored and counted by every node that got it.
+	if err := client.Publish(ctx, prefix+":stats:requests", "not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); a.Stats().Failures["malformed"] != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("failures %v, want malformed 1", a.Stats().Failures)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Redis gone: the answer holds this node's own figures, and the
+	// failure is counted.
+	lost := redis.NewClient(opt)
+	solo, err := NewRedis(ctx, lost, RedisOptions{Prefix: prefix, Node: "node-d", Source: &fakeSource{room: RoomNode{Connections: 4}}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost.Close()
+	rs, err = solo.RoomStats(ctx, "room")
+	if err != nil || rs.Connections != 4 || rs.Nodes != 1 {
+		t.Fatalf("without Redis: %+v, %v; want this node's 4 connections", rs, err)
+	}
+	if got := solo.Stats().Failures; got["redis"] != 1 {
+		t.Fatalf("failures %v, want redis 1", got)
+	}
+	solo.Close()
 }
 
 func FuzzDecodeRequest(f *testing.F) {

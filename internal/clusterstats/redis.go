@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +44,42 @@ type Redis struct {
 	stop context.CancelFunc
 	done chan struct{}
 	once sync.Once
+
+	failures failureCounts
+}
+
+// failureCounts counts what gathering could not do, by reason (Stats): each
+// is also logged at Warn, except missing nodes, which every answer reports
+// (NodesMissing) and which a slow node could otherwise flood the log with.
+type failureCounts struct {
+	redis     atomic.Uint64 // this node's question failed: its own figures only
+	missing   atomic.Uint64 // asked nodes that did not answer in time
+	answer    atomic.Uint64 // this node's answer could not be posted
+	busy      atomic.Uint64 // questions dropped: maxAnswering already in progress
+	malformed atomic.Uint64 // malformed questions or answers ignored
+}
+
+// Stats is what the gatherer counted since it started.
+type Stats struct {
+	// Failures by reason: redis (a question of this node could not be
+	// asked or its answers collected, so the answer held this node's
+	// figures only), missing (nodes asked that did not answer before the
+	// deadline), answer (this node could not post its answer), busy (this
+	// node dropped a question because it was already answering
+	// maxAnswering), malformed (a question or answer that did not decode).
+	Failures map[string]uint64
+}
+
+// Stats reads the counters.
+func (r *Redis) Stats() Stats {
+	f := &r.failures
+	return Stats{Failures: map[string]uint64{
+		"redis":     f.redis.Load(),
+		"missing":   f.missing.Load(),
+		"answer":    f.answer.Load(),
+		"busy":      f.busy.Load(),
+		"malformed": f.malformed.Load(),
+	}}
 }
 
 // RedisOptions configures NewRedis.
@@ -204,6 +241,7 @@ func (r *Redis) serve(ctx context.Context) {
 			}
 			q, err := decodeRequest([]byte(m.Payload))
 			if err != nil {
+				r.failures.malformed.Add(1)
 				r.log.Warn("cluster stats: ignoring a malformed request (another program shares the Redis prefix?)", "err", err)
 				continue
 			}
@@ -219,6 +257,8 @@ func (r *Redis) serve(ctx context.Context) {
 			default:
 				// Too many questions at once: the asker counts this node
 				// as missing rather than this node queueing work.
+				r.failures.busy.Add(1)
+				r.log.Warn("cluster stats: too many questions at once, one left unanswered", "kind", q.Kind, "answering", maxAnswering)
 			}
 		}
 	}
@@ -257,6 +297,7 @@ func (r *Redis) answer(ctx context.Context, q request) {
 		return nil
 	})
 	if err != nil {
+		r.failures.answer.Add(1)
 		r.log.Warn("cluster stats: cannot answer a request", "kind", q.Kind, "err", err)
 	}
 }
@@ -304,6 +345,7 @@ func (r *Redis) ask(ctx context.Context, q request) (answers []reply, asked int,
 		}
 		p, err := decodeReply([]byte(res[1]), q.Kind)
 		if err != nil {
+			r.failures.malformed.Add(1)
 			r.log.Warn("cluster stats: ignoring a malformed answer", "err", err)
 			continue
 		}
@@ -312,8 +354,18 @@ func (r *Redis) ask(ctx context.Context, q request) (answers []reply, asked int,
 	return answers, int(n), nil
 }
 
-// missing is how many asked nodes did not answer.
-func missing(asked int, answers []reply) int { return max(asked-len(answers), 0) }
+// settle counts what one question of this node lacked: the nodes that did
+// not answer (returned), and a failure of the question itself, logged with
+// what the answer falls back to.
+func (r *Redis) settle(asked int, answers []reply, err error, fallback string) int {
+	n := max(asked-len(answers), 0)
+	r.failures.missing.Add(uint64(n))
+	if err != nil {
+		r.failures.redis.Add(1)
+		r.log.Warn("cluster stats: "+fallback+" of this node only", "err", err)
+	}
+	return n
+}
 
 // RoomStats implements Gatherer.
 func (r *Redis) RoomStats(ctx context.Context, roomID string) (RoomStats, error) {
@@ -327,10 +379,7 @@ func (r *Redis) RoomStats(ctx context.Context, roomID string) (RoomStats, error)
 		}
 	}
 	out := mergeRooms(parts)
-	out.NodesMissing = missing(asked, answers)
-	if err != nil {
-		r.log.Warn("cluster stats: figures of this node only", "err", err)
-	}
+	out.NodesMissing = r.settle(asked, answers, err, "figures")
 	return out, nil
 }
 
@@ -349,10 +398,7 @@ func (r *Redis) RoomConnections(ctx context.Context, roomID string, after *Curso
 		conns = append(conns, pageOf(a.Connections, after, limit)...)
 	}
 	page := finishPage(conns, limit)
-	page.Nodes, page.NodesMissing = nodes, missing(asked, answers)
-	if err != nil {
-		r.log.Warn("cluster stats: connections of this node only", "err", err)
-	}
+	page.Nodes, page.NodesMissing = nodes, r.settle(asked, answers, err, "connections")
 	return page, nil
 }
 
@@ -361,15 +407,12 @@ func (r *Redis) Status(ctx context.Context) (Status, error) {
 	local := r.src.Status()
 	local.Node = r.node
 	answers, asked, err := r.ask(ctx, request{Kind: kindStatus})
-	out := Status{Nodes: []NodeStatus{local}, NodesMissing: missing(asked, answers)}
+	out := Status{Nodes: []NodeStatus{local}, NodesMissing: r.settle(asked, answers, err, "status")}
 	for _, a := range answers {
 		if a.Node != r.node && a.Status != nil {
 			out.Nodes = append(out.Nodes, *a.Status)
 		}
 	}
 	slices.SortFunc(out.Nodes, func(a, b NodeStatus) int { return strings.Compare(a.Node, b.Node) })
-	if err != nil {
-		r.log.Warn("cluster stats: status of this node only", "err", err)
-	}
 	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ivschatd/ivschatd/internal/broker"
 	"github.com/ivschatd/ivschatd/internal/chatlog"
+	"github.com/ivschatd/ivschatd/internal/clusterstats"
 	"github.com/ivschatd/ivschatd/internal/connquota"
 	"github.com/ivschatd/ivschatd/internal/messaging"
 	"github.com/ivschatd/ivschatd/internal/review"
@@ -218,6 +219,15 @@ func Broker(stats func() broker.RedisStats) prometheus.Collector {
 			}
 			return 0
 		}),
+	})
+}
+
+// ClusterStats counts what the cluster-wide figures of the extension API
+// (GetRoomStats, ListRoomConnections, GetServerStatus) could not gather
+// (cluster mode).
+func ClusterStats(stats func() clusterstats.Stats) prometheus.Collector {
+	return newStatsCollector(stats, []statMetric[clusterstats.Stats]{
+		counterBy("cluster_stats_failures_total", "Failures of the cluster-wide figures of the extension API, by reason: redis (this node could not ask or collect, so the answer held its own figures only), missing (nodes that did not answer in time; the answer says nodesMissing), answer (this node could not post its answer), busy (this node left a question unanswered, already answering 8), malformed (a question or answer that did not decode).", "reason", func(s clusterstats.Stats) map[string]uint64 { return s.Failures }),
 	})
 }
 

@@ -17,11 +17,13 @@ import (
 var metricName = regexp.MustCompile(`\b(?:ivschatd?|go|process)_[a-zA-Z0-9_]+`)
 
 // clusterOnly are the metrics a node exports only in cluster mode (with
-// Redis): the pub/sub broker's and the cluster connection quota's. The
-// single-node ledger's metric is the converse.
+// Redis): the pub/sub broker's, the cluster-stats gatherer's and the
+// cluster connection quota's. The single-node ledger's metric is the
+// converse.
 var clusterOnly = []string{
 	"ivschatd_broker_pubsub_live",
 	"ivschatd_broker_pubsub_reconnects_total",
+	"ivschatd_cluster_stats_failures_total",
 	"ivschatd_connquota_cluster_connections",
 	"ivschatd_connquota_degraded",
 	"ivschatd_connquota_live_nodes",

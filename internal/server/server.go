@@ -202,6 +202,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 			return nil, settingError("--redis-url", err)
 		}
 		gatherer = s.clusterStats
+		s.metrics.Register(metrics.ClusterStats(s.clusterStats.Stats))
 	}
 	s.startViewerCounts(gatherer)
 	s.metrics.Register(metrics.IVS(s.gateway.Stats, reviewer.Stats, s.chatlog.Stats))
