@@ -28,6 +28,8 @@ import "time"
 //     frames of gap. It flushes on arrival again only once duty falls below
 //     leaveBatching (¾): the band between the two thresholds keeps a room
 //     whose gathering made its flushes cheaper from flipping straight back.
+//     While it gathers, each walk is spread evenly over the gap (spread),
+//     and a spread walk's cost is what its workers spent writing.
 //
 // What that does to a room (figures of the 2-core machine, docs/
 // benchmarks.md "Adaptive flushing"): 1,000 viewers take a 3–7 ms flush, so
