@@ -8,24 +8,17 @@ import assert from 'node:assert/strict';
 
 import { DeleteMessageRequest, SendMessageRequest } from 'amazon-ivs-chat-messaging';
 
-import { ChatClient } from './lib/chat.mjs';
+import { OpenClients } from './lib/chat.mjs';
 import { clusterUnavailable, startCluster } from './lib/cluster.mjs';
 import { startServer } from './lib/server.mjs';
 import { controlPlane, uniqueName, withTimeout } from './lib/util.mjs';
 
-let clients = [];
+const clients = new OpenClients();
 
-afterEach(() => {
-  for (const c of clients) c.close();
-  clients = [];
-});
+afterEach(() => clients.closeAll());
 
-async function join(srv, cp, room, userId, capabilities = []) {
-  const c = new ChatClient({ url: srv.wsUrl, cp, roomArn: room.arn, userId, capabilities });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
+const join = (srv, cp, room, userId, capabilities = []) =>
+  clients.join({ url: srv.wsUrl, cp, roomArn: room.arn, userId, capabilities });
 
 async function sendAll(sender, contents) {
   const sent = [];

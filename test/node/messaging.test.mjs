@@ -6,23 +6,20 @@ import assert from 'node:assert/strict';
 
 import { DeleteMessageRequest, DisconnectUserRequest, SendMessageRequest } from 'amazon-ivs-chat-messaging';
 
-import { ChatClient } from './lib/chat.mjs';
+import { OpenClients } from './lib/chat.mjs';
 import { startServer } from './lib/server.mjs';
 import { ID_RE, controlPlane, expectError, uniqueName, withTimeout } from './lib/util.mjs';
 
 let srv;
 let cp;
-let clients = [];
+const clients = new OpenClients();
 
 before(async () => {
   srv = await startServer();
   cp = controlPlane(srv);
 });
 
-afterEach(() => {
-  for (const c of clients) c.close();
-  clients = [];
-});
+afterEach(() => clients.closeAll());
 
 after(async () => {
   cp?.destroy();
@@ -35,9 +32,7 @@ async function newRoom() {
 
 /** A connected ChatClient in `room`; closed after the test. */
 async function join(room, userId, capabilities = [], attributes = undefined) {
-  const c = new ChatClient({ url: srv.wsUrl, cp, roomArn: room.arn, userId, capabilities, attributes });
-  clients.push(c);
-  await c.connect();
+  const c = await clients.join({ url: srv.wsUrl, cp, roomArn: room.arn, userId, capabilities, attributes });
   assert.equal(c.room.state, 'connected');
   return c;
 }

@@ -5,35 +5,27 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { ChatClient } from './lib/chat.mjs';
+import { OpenClients } from './lib/chat.mjs';
 import { startServer } from './lib/server.mjs';
 import { ID_RE, controlPlane, expectError, uniqueName } from './lib/util.mjs';
 
 let srv;
 let cp;
-let clients = [];
+const clients = new OpenClients();
 
 before(async () => {
   srv = await startServer();
   cp = controlPlane(srv);
 });
 
-afterEach(() => {
-  for (const c of clients) c.close();
-  clients = [];
-});
+afterEach(() => clients.closeAll());
 
 after(async () => {
   cp?.destroy();
   await srv?.stop();
 });
 
-async function join(room, userId) {
-  const c = new ChatClient({ url: srv.wsUrl, cp, roomArn: room.arn, userId });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
+const join = (room, userId) => clients.join({ url: srv.wsUrl, cp, roomArn: room.arn, userId });
 
 const isCount = (e) => e.eventName === 'ivschatd:VIEWER_COUNT';
 

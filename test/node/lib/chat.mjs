@@ -103,3 +103,24 @@ export class ChatClient {
     if (this.room.state !== 'disconnected') this.room.disconnect();
   }
 }
+
+// OpenClients remembers the clients a test file connects, so that one
+// afterEach closes them all.
+export class OpenClients {
+  constructor() {
+    this.list = [];
+  }
+
+  /** Connects a new ChatClient (the constructor's options) and remembers it. */
+  async join(opts) {
+    const c = new ChatClient(opts);
+    this.list.push(c);
+    await c.connect();
+    return c;
+  }
+
+  closeAll() {
+    for (const c of this.list) c.close();
+    this.list = [];
+  }
+}
