@@ -9,9 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { assertNoPageErrors, expectHttpErrors, launch, screenshot, signIn } from './lib/browser.mjs';
 import { FULL_KEY, TOKEN_ONLY_KEY, startServer } from './lib/server.mjs';
-import { importSource } from './lib/signer.mjs';
+import { apiClient } from './lib/api-client.mjs';
 
-const { sign } = await importSource('sigv4.ts');
 const DOCS = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs');
 // Waits are for the page's 3 s refresh, with room for a slow CI machine.
 const FIGURE_TIMEOUT = 15_000;
@@ -34,16 +33,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** A standard operation signed with the full-access key, as any SDK would call it. */
-async function api(operation, body) {
-  const url = new URL(`/${operation}`, server.endpoint);
-  const text = JSON.stringify(body);
-  const headers = sign({ method: 'POST', url, headers: { 'content-type': 'application/json' }, body: text }, { ...FULL_KEY, region: server.region });
-  const res = await fetch(url, { method: 'POST', headers, body: text });
-  const json = await res.json();
-  assert.equal(res.status, 200, `${operation}: ${JSON.stringify(json)}`);
-  return json;
-}
+/** An API operation signed with the full-access key, as any SDK would sign it. */
+const api = (operation, body) => apiClient(server.endpoint, FULL_KEY)(operation, body);
 
 async function openRoom(viewport) {
   const page = await browser.newPage(viewport);
