@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -250,18 +251,8 @@ func promHistogram(samples []promSample, name string) []promBucket {
 	for le, c := range byLe {
 		out = append(out, promBucket{le, c})
 	}
-	slices.SortFunc(out, func(a, b promBucket) int { return cmpFloat(a.le, b.le) })
+	slices.SortFunc(out, func(a, b promBucket) int { return cmp.Compare(a.le, b.le) })
 	return out
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // histDelta is after minus before, bucket by bucket; nil if the bounds

@@ -2,6 +2,7 @@ package chatlog
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -104,7 +105,7 @@ func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error)
 		}
 		s.segs = append(s.segs, segment{base: base, size: fi.Size()})
 	}
-	slices.SortFunc(s.segs, func(a, b segment) int { return cmpU64(a.base, b.base) })
+	slices.SortFunc(s.segs, func(a, b segment) int { return cmp.Compare(a.base, b.base) })
 
 	ack, cursorOK := readCursor(filepath.Join(dir, cursorFile))
 	if len(s.segs) == 0 {
@@ -172,16 +173,6 @@ func openSpool(dir string, max, segSize int64, log *slog.Logger) (*spool, error)
 	s.bytes.Store(total)
 	go s.writer()
 	return s, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scanValid returns the length of the longest prefix of f made of valid
@@ -530,7 +521,7 @@ func (s *spool) read(ctx context.Context, from uint64, maxEntries, maxBytes int,
 		s.mu.Lock()
 		committed := s.committed
 		i, _ := slices.BinarySearchFunc(s.segs, from, func(sg segment, lsn uint64) int {
-			return cmpU64(sg.base, lsn)
+			return cmp.Compare(sg.base, lsn)
 		})
 		// i is the first segment with base >= from; step back unless it starts at from.
 		if i == len(s.segs) || s.segs[i].base > from {
