@@ -68,6 +68,7 @@ type messagingConfig struct {
 	jsonOut      bool
 	tokenWorkers int
 	cpuProfile   string
+	readers      string // "epoll" or "goroutines": how viewers read
 }
 
 func parseMessagingFlags(args []string) (*messagingConfig, error) {
@@ -88,6 +89,7 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as one JSON object")
 	fs.IntVar(&c.tokenWorkers, "token-workers", 16, "concurrent CreateChatToken requests")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile of the sending phase to this file (go tool pprof)")
+	fs.StringVar(&c.readers, "readers", defaultReaders, "how viewers read: epoll (a few epoll loops, the cheapest; Linux only) or goroutines (one per viewer)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -116,6 +118,8 @@ func parseMessagingFlags(args []string) (*messagingConfig, error) {
 		return nil, errors.New("ramp, inflight and token-workers must be positive")
 	case c.settle < 0 || c.settle > time.Minute:
 		return nil, errors.New("settle must be between 0 and 1m")
+	case c.readers != "epoll" && c.readers != "goroutines":
+		return nil, fmt.Errorf("readers: %q is neither epoll nor goroutines", c.readers)
 	}
 	if c.idleOnly {
 		c.senders = 0
@@ -158,6 +162,7 @@ type msgBench struct {
 	other    []uint64        // per viewer: frames that were not bench messages
 	stopping atomic.Bool
 	readers  sync.WaitGroup
+	poller   *viewerPoller // with -readers epoll
 
 	mu           sync.Mutex
 	hsErrors     map[string]int // handshake failures by cause
@@ -235,7 +240,7 @@ func runMessagingWith(ctx context.Context, cfg *messagingConfig) (*msgReport, er
 
 	rep := &msgReport{
 		Endpoint: strings.Join(cfg.endpoints, ","), Room: aws.ToString(room.Arn), Viewers: cfg.viewers,
-		Senders: cfg.senders, IdleOnly: cfg.idleOnly,
+		Senders: cfg.senders, IdleOnly: cfg.idleOnly, Readers: cfg.readers,
 	}
 	switch len(cfg.serverPIDs) {
 	case 0:
@@ -263,9 +268,16 @@ func runMessagingWith(ctx context.Context, cfg *messagingConfig) (*msgReport, er
 		}
 	}
 
+	readViewer := b.viewerLoop
+	if cfg.readers == "epoll" {
+		if b.poller, err = newViewerPoller(b); err != nil {
+			return nil, err
+		}
+		readViewer = b.poller.add
+	}
 	b.logf("opening %d viewers at %d/s", cfg.viewers, cfg.ramp)
 	start := time.Now()
-	b.openAll(ctx, 0, tokens[:cfg.viewers], b.viewerLoop)
+	b.openAll(ctx, 0, tokens[:cfg.viewers], readViewer)
 	rep.ConnectSeconds = time.Since(start).Seconds()
 	for v := range b.state {
 		if b.state[v].Load() != stateFailed {
@@ -298,6 +310,9 @@ func runMessagingWith(ctx context.Context, cfg *messagingConfig) (*msgReport, er
 		if c != nil {
 			c.Close()
 		}
+	}
+	if b.poller != nil {
+		b.poller.close()
 	}
 	b.readers.Wait()
 	b.finish(rep, rssBefore, rssAfter)
@@ -433,7 +448,8 @@ func (b *msgBench) hsFailed(err error) {
 	b.mu.Unlock()
 }
 
-// viewerLoop reads viewer v's frames until the run stops.
+// viewerLoop reads viewer v's frames on a goroutine of its own until the
+// run stops (-readers goroutines).
 func (b *msgBench) viewerLoop(v int, conn net.Conn, br *bufio.Reader) {
 	sc := conn.(*stampConn)
 	st := readFrames(conn, br, nil, func(p []byte) {
@@ -441,15 +457,20 @@ func (b *msgBench) viewerLoop(v int, conn net.Conn, br *bufio.Reader) {
 		// when this goroutine got to parse it: a read brings several frames,
 		// and timing each after parsing the ones before it would add the
 		// generator's own work to the later frames' latency.
-		now := sc.lastRead
-		sender, seq, sent, ok := parseBenchAttr(p)
-		if !ok {
-			b.other[v]++
-			return
-		}
-		b.track.observe(v, sender, seq, time.Duration(now-sent))
+		b.viewerText(v, sc.lastRead, p)
 	})
 	b.recordEnd(v, st)
+}
+
+// viewerText records a text frame viewer v received with the read that
+// returned at now (UnixNano).
+func (b *msgBench) viewerText(v int, now int64, p []byte) {
+	sender, seq, sent, ok := parseBenchAttr(p)
+	if !ok {
+		b.other[v]++
+		return
+	}
+	b.track.observe(v, sender, seq, time.Duration(now-sent))
 }
 
 // stampConn notes when each read returned data. Only the connection's
@@ -525,19 +546,13 @@ type endState struct {
 func readFrames(conn net.Conn, br *bufio.Reader, wmu *sync.Mutex, onText func([]byte)) endState {
 	hdr := make([]byte, ws.MaxHeaderSize-2)
 	var big []byte
-	write := func(f ws.Frame) {
-		if wmu != nil {
-			wmu.Lock()
-			defer wmu.Unlock()
-		}
-		ws.WriteFrame(conn, ws.MaskFrameInPlace(f))
-	}
+	w := frameWriter{w: conn, mu: wmu}
 	for {
 		h, err := ws.ReadHeaderBuffer(br, hdr)
 		if err != nil {
 			return endState{err: err}
 		}
-		if h.Length > 1<<20 {
+		if h.Length > maxFrameSize {
 			return endState{err: fmt.Errorf("frame of %d bytes", h.Length)}
 		}
 		n := int(h.Length)
@@ -555,31 +570,61 @@ func readFrames(conn net.Conn, br *bufio.Reader, wmu *sync.Mutex, onText func([]
 		if err != nil {
 			return endState{err: err}
 		}
-		if h.Masked {
-			ws.Cipher(p, h.Mask, 0)
-		}
-		switch h.OpCode {
-		case ws.OpText:
-			// The server never fragments (one JSON object per frame).
-			onText(p)
-		case ws.OpPing:
-			write(ws.NewPongFrame(bytes.Clone(p)))
-		case ws.OpClose:
-			code, reason := ws.ParseCloseFrameData(p)
-			if code == 0 {
-				code = ws.StatusNoStatusRcvd
-			}
-			echo := code
-			if echo == ws.StatusNoStatusRcvd {
-				echo = ws.StatusNormalClosure
-			}
-			write(ws.NewCloseFrame(ws.NewCloseFrameBody(echo, "")))
-			return endState{closed: true, code: code, reason: reason}
+		if st, done := handleFrame(h, p, w, onText); done {
+			return st
 		}
 		if inPlace {
 			br.Discard(n)
 		}
 	}
+}
+
+// maxFrameSize bounds a server frame the generator accepts; the server's
+// largest (an event with every attribute at its limit) is far below it.
+const maxFrameSize = 1 << 20
+
+// frameWriter writes the generator's few frames (pongs, the close echo),
+// masked as a client must, serialized by mu when another goroutine writes
+// to the same connection.
+type frameWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (fw frameWriter) write(f ws.Frame) {
+	if fw.mu != nil {
+		fw.mu.Lock()
+		defer fw.mu.Unlock()
+	}
+	ws.WriteFrame(fw.w, ws.MaskFrameInPlace(f))
+}
+
+// handleFrame acts on one server frame whose payload p was read whole:
+// text goes to onText, a ping is answered and a close echoed, which ends the
+// connection (done).
+func handleFrame(h ws.Header, p []byte, w frameWriter, onText func([]byte)) (st endState, done bool) {
+	if h.Masked {
+		ws.Cipher(p, h.Mask, 0)
+	}
+	switch h.OpCode {
+	case ws.OpText:
+		// The server never fragments (one JSON object per frame).
+		onText(p)
+	case ws.OpPing:
+		w.write(ws.NewPongFrame(bytes.Clone(p)))
+	case ws.OpClose:
+		code, reason := ws.ParseCloseFrameData(p)
+		if code == 0 {
+			code = ws.StatusNoStatusRcvd
+		}
+		echo := code
+		if echo == ws.StatusNoStatusRcvd {
+			echo = ws.StatusNormalClosure
+		}
+		w.write(ws.NewCloseFrame(ws.NewCloseFrameBody(echo, "")))
+		return endState{closed: true, code: code, reason: reason}, true
+	}
+	return endState{}, false
 }
 
 // send opens the senders, sends cfg.rate messages a second for cfg.duration
@@ -624,6 +669,8 @@ func (b *msgBench) send(ctx context.Context, tokens []string, rep *msgReport) {
 		}
 	}
 	before := b.scrapeAll(ctx)
+	cpuBefore := b.readCPUs()
+	deliveredBefore := b.track.delivered()
 	start := time.Now()
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -654,6 +701,21 @@ wait:
 	}
 	rep.SendSeconds = time.Since(start).Seconds()
 	b.drain(ctx)
+	if cpuAfter := b.readCPUs(); cpuBefore != nil && cpuAfter != nil {
+		if n := b.track.delivered() - deliveredBefore; n > 0 {
+			perDelivery := func(d time.Duration) float64 {
+				return math.Round(float64(d)/float64(n)) / 1e3 // ns to µs, 3 decimals
+			}
+			rep.ClientCPUPerDelivery = perDelivery(cpuAfter[0] - cpuBefore[0])
+			var server time.Duration
+			for i := 1; i < len(cpuAfter); i++ {
+				server += cpuAfter[i] - cpuBefore[i]
+			}
+			if len(cpuAfter) > 1 {
+				rep.ServerCPUPerDelivery = perDelivery(server)
+			}
+		}
+	}
 	after := b.scrapeAll(ctx)
 	b.perWrite = make([]*framesPerWrite, len(b.nodes))
 	for i := range b.nodes {
@@ -904,6 +966,7 @@ type msgReport struct {
 	HandshakeFailures int            `json:"handshakeFailures"`
 	HandshakeErrors   map[string]int `json:"handshakeErrors"`
 	IdleOnly          bool           `json:"idleOnly"`
+	Readers           string         `json:"readers"` // how the viewers read: epoll or goroutines
 
 	ServerPID        int     `json:"serverPid,omitempty"`
 	ServerPIDs       []int   `json:"serverPids,omitempty"` // with several nodes; the RSS figures are their sums
@@ -932,6 +995,11 @@ type msgReport struct {
 	// FramesPerWrite is the servers' coalescing over the sending phase, from
 	// their /metrics (absent if not readable).
 	FramesPerWrite *framesPerWrite `json:"framesPerWrite,omitempty"`
+	// CPU per delivery, in µs, over the sending phase and the drain: the
+	// servers' (with -server-pid) and the generator's own. They share the
+	// machine, so what the generator spends the server cannot.
+	ServerCPUPerDelivery float64 `json:"serverCpuPerDeliveryMicros,omitempty"`
+	ClientCPUPerDelivery float64 `json:"clientCpuPerDeliveryMicros,omitempty"`
 
 	Lost                    uint64         `json:"lost"`
 	ViewersWithLoss         int            `json:"viewersWithLoss"`
@@ -1004,6 +1072,13 @@ func (r *msgReport) print(w io.Writer) {
 			fmt.Fprintf(w, "per-viewer latency over %d viewers: %s\n", pv.Viewers, pv)
 		}
 		fmt.Fprintf(w, "server frames per write: %s\n", r.FramesPerWrite)
+		if r.ClientCPUPerDelivery > 0 {
+			server := "not measured (-server-pid)"
+			if r.ServerCPUPerDelivery > 0 {
+				server = fmt.Sprintf("%.2fµs", r.ServerCPUPerDelivery)
+			}
+			fmt.Fprintf(w, "CPU per delivery (sending and drain): server %s, generator %.2fµs (viewers read with %s)\n", server, r.ClientCPUPerDelivery, r.Readers)
+		}
 		fmt.Fprintf(w, "loss: %d frames at %d viewers; disconnected viewers %d (missed %d frames)\n",
 			r.Lost, r.ViewersWithLoss, r.Disconnected, r.DisconnectedMissed)
 		fmt.Fprintf(w, "ordering: %d violations at %d viewers; %d duplicates\n", r.OrderingViolations, r.ViewersOutOfOrder, r.Duplicates)
@@ -1099,6 +1174,62 @@ func readRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+// readCPUs returns the CPU time used so far by the generator (first) and by
+// each server given with -server-pid, or nil if one cannot be read.
+func (b *msgBench) readCPUs() []time.Duration {
+	pids := []int{os.Getpid()}
+	for _, n := range b.nodes {
+		if n.pid > 0 {
+			pids = append(pids, n.pid)
+		}
+	}
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		var err error
+		if out[i], err = readCPU(pid); err != nil {
+			b.logf("CPU time: %v", err)
+			return nil
+		}
+	}
+	return out
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// every architecture Go supports (sysconf(_SC_CLK_TCK) would need cgo).
+const clockTicks = 100
+
+// readCPU returns the user and system CPU time a process has used, from
+// /proc/PID/stat (fields 14 and 15, counted after the command name, which
+// may itself contain spaces and parentheses).
+func readCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStatCPU(string(data))
+}
+
+func parseProcStatCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("/proc stat: no command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, errors.New("/proc stat: too few fields")
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	// A process's CPU time in ticks fits in far fewer bits; the bound keeps
+	// a corrupt figure from overflowing the Duration.
+	const maxTicks = 1 << 40
+	if err1 != nil || err2 != nil || utime > maxTicks || stime > maxTicks {
+		return 0, fmt.Errorf("/proc stat: utime %q, stime %q", f[11], f[12])
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
 // startCPUProfile profiles the generator itself, to tell its own cost apart

@@ -85,8 +85,8 @@ func TestMessagingEndToEnd(t *testing.T) {
 	rep := runTestMessaging(t, "-endpoint", endpoint, "-viewers", "40", "-rate", "20", "-duration", "2s", "-settle", "200ms")
 	checkDelivery(t, rep, viewers)
 	checkPerViewer(t, rep.PerViewerLatency, rep.Latency, viewers)
-	if rep.Senders != 2 || rep.Endpoint != endpoint {
-		t.Errorf("senders %d endpoint %q", rep.Senders, rep.Endpoint)
+	if rep.Senders != 2 || rep.Endpoint != endpoint || rep.Readers != defaultReaders {
+		t.Errorf("senders %d endpoint %q readers %q", rep.Senders, rep.Endpoint, rep.Readers)
 	}
 
 	// The server's frames per write over the phase: it wrote every message
@@ -134,6 +134,17 @@ func TestMessagingEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(text.String(), "node 0 (") || strings.Contains(text.String(), "not available") {
 		t.Errorf("single-node text summary:\n%s", text.String())
+	}
+}
+
+// TestMessagingGoroutineReaders runs the viewers on a goroutine each, the
+// generator's only way off Linux and the comparison for its epoll loops.
+func TestMessagingGoroutineReaders(t *testing.T) {
+	endpoint := startTestServer(t, nil)
+	rep := runTestMessaging(t, "-endpoint", endpoint, "-viewers", "30", "-rate", "20", "-duration", "2s", "-settle", "200ms", "-readers", "goroutines")
+	checkDelivery(t, rep, 30)
+	if rep.Readers != "goroutines" {
+		t.Errorf("readers %q", rep.Readers)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -244,8 +245,8 @@ func TestParseMessagingFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.senders != 10 {
-		t.Errorf("automatic senders for 95/s: %d", c.senders)
+	if c.senders != 10 || c.readers != defaultReaders {
+		t.Errorf("automatic senders for 95/s: %d; readers %q", c.senders, c.readers)
 	}
 	// A cluster: one endpoint and PID per node, at least one sender each.
 	c, err = parseMessagingFlags([]string{"-endpoint", "http://127.0.0.1:1, http://127.0.0.1:2", "-rate", "5", "-server-pid", "10,11"})
@@ -265,9 +266,36 @@ func TestParseMessagingFlags(t *testing.T) {
 		{"-duration", "6m"},
 		{"-viewers", "0"},
 		{"-size", "501"},
+		{"-readers", "threads"},
 	} {
 		if _, err := parseMessagingFlags(args); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}
+}
+
+func TestParseProcStatCPU(t *testing.T) {
+	// A command name with a space and a parenthesis: fields are counted
+	// after the last ')'. utime 250 and stime 50 ticks are 3 s.
+	stat := "4242 (ivs (x) d) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 9 0 100 1000000 500 18446744073709551615"
+	if d, err := parseProcStatCPU(stat); err != nil || d != 3*time.Second {
+		t.Errorf("got %v, %v; want 3s", d, err)
+	}
+	for _, bad := range []string{"", "4242 ivschatd S 1", "1 (x) S 1 2 3", "1 (x) S 1 2 3 4 5 6 7 8 9 10 u s"} {
+		if _, err := parseProcStatCPU(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if _, err := readCPU(os.Getpid()); err != nil {
+		t.Errorf("own CPU time: %v", err)
+	}
+}
+
+func FuzzParseProcStatCPU(f *testing.F) {
+	f.Add("4242 (ivschatd) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0")
+	f.Fuzz(func(t *testing.T, stat string) {
+		if d, err := parseProcStatCPU(stat); err == nil && d < 0 {
+			t.Errorf("%q: negative %v", stat, d)
+		}
+	})
 }

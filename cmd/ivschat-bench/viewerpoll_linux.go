@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// viewerPoller reads every viewer's socket on a few epoll loops, one per P,
+// instead of on a goroutine per viewer. It exists to leave the machine's
+// cores to the server under test: the generator shares them, and every
+// microsecond it spends receiving a frame is taken from the server's fan-out
+// and shows up as latency.
+//
+// With a goroutine per viewer, each frame costs the Go scheduler a netpoll
+// round: the poller marks the goroutine ready, a P is woken for it (a futex
+// wake, often an idle thread spinning up on the other core), the goroutine
+// reads and parks again. An epoll loop instead takes a batch of ready
+// sockets from one epoll_wait and reads each once, on a thread that stays
+// busy while frames keep coming. See docs/benchmarks.md, "A cheaper
+// generator", for what it saved.
+//
+// Sockets are registered level-triggered and read once per readiness with a
+// buffer that holds the largest frame, so a socket with more behind the read
+// is simply reported again by the next epoll_wait.
+type viewerPoller struct {
+	b       *msgBench
+	loops   []*pollLoop
+	viewers []polledViewer // by viewer index
+	stop    atomic.Bool
+	running sync.WaitGroup
+}
+
+// polledViewer is one viewer's socket, owned by its loop once registered.
+type polledViewer struct {
+	fd    int    // -1 once ended
+	carry []byte // the start of a frame the last read did not complete
+}
+
+// Write sends the viewer's few frames (pongs, the close echo) straight to
+// the socket. The socket is non-blocking and these frames are a few bytes on
+// a connection the viewer otherwise never writes to, so a short write does
+// not happen in practice; if it did, the server would see a broken frame and
+// close the connection, which the report would show.
+func (pv *polledViewer) Write(p []byte) (int, error) {
+	return syscall.Write(pv.fd, p)
+}
+
+type pollLoop struct {
+	p      *viewerPoller
+	epfd   int
+	events []syscall.EpollEvent
+	buf    []byte // one read: a carried partial frame plus what arrived
+	split  frameSplitter
+	// mu orders registration (add, on a handshake goroutine) before the
+	// loop serves the viewer; the loop holds it per batch, not per socket.
+	mu sync.Mutex
+}
+
+// pollWaitMillis bounds an epoll_wait so that a loop notices stop; it costs
+// nothing while frames arrive.
+const pollWaitMillis = 100
+
+func newViewerPoller(b *msgBench) (*viewerPoller, error) {
+	p := &viewerPoller{b: b, viewers: make([]polledViewer, b.cfg.viewers)}
+	for i := range p.viewers {
+		p.viewers[i].fd = -1
+	}
+	for range min(runtime.GOMAXPROCS(0), b.cfg.viewers) {
+		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("epoll_create1: %w", err)
+		}
+		p.loops = append(p.loops, &pollLoop{
+			p: p, epfd: epfd, events: make([]syscall.EpollEvent, 256),
+			buf: make([]byte, maxFrameSize+14), // 14: the longest server frame header
+		})
+	}
+	for _, l := range p.loops {
+		p.running.Add(1)
+		go l.run()
+	}
+	return p, nil
+}
+
+// add hands viewer v's connection to a loop: its descriptor is duplicated
+// and the net.Conn closed, which takes the socket out of the Go runtime's
+// own poller (it would otherwise be woken for every frame too). Frames the
+// handshake's reader already holds are handled first.
+func (p *viewerPoller) add(v int, conn net.Conn, br *bufio.Reader) {
+	fd, err := dupSocket(conn)
+	if err != nil {
+		conn.Close()
+		p.b.recordEnd(v, endState{err: err})
+		return
+	}
+	conn.Close()
+	pv := &p.viewers[v]
+	pv.fd = fd
+	if n := br.Buffered(); n > 0 {
+		early, _ := br.Peek(n)
+		var s frameSplitter
+		now := time.Now().UnixNano()
+		used, st, done := s.split(early, frameWriter{w: pv}, func(t []byte) { p.b.viewerText(v, now, t) })
+		if done {
+			p.end(v, st)
+			return
+		}
+		pv.carry = append(pv.carry, early[used:]...)
+	}
+	l := p.loops[v%len(p.loops)]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd), Pad: int32(v)}
+	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.end(v, endState{err: fmt.Errorf("epoll_ctl: %w", err)})
+	}
+}
+
+// dupSocket returns a non-blocking, close-on-exec duplicate of conn's
+// descriptor (the flag lives on the shared file description).
+func dupSocket(conn net.Conn) (int, error) {
+	if sc, ok := conn.(*stampConn); ok {
+		conn = sc.Conn
+	}
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		return -1, errors.New("not a TCP connection")
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	cerr := raw.Control(func(s uintptr) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			err = errno
+			return
+		}
+		fd = int(r)
+	})
+	if cerr != nil {
+		return -1, cerr
+	}
+	return fd, err
+}
+
+// end closes viewer v's socket and records how the connection ended. Only
+// the viewer's loop (or add, before the loop knows it) calls it.
+func (p *viewerPoller) end(v int, st endState) {
+	pv := &p.viewers[v]
+	syscall.Close(pv.fd) // also takes it out of the epoll set
+	pv.fd, pv.carry = -1, nil
+	p.b.recordEnd(v, st)
+}
+
+// close stops the loops and closes the sockets still open, without
+// recording an end for them (the run is over). Closing twice is harmless.
+func (p *viewerPoller) close() {
+	p.stop.Store(true)
+	p.running.Wait()
+	for i := range p.viewers {
+		if pv := &p.viewers[i]; pv.fd >= 0 {
+			syscall.Close(pv.fd)
+			pv.fd = -1
+		}
+	}
+	for _, l := range p.loops {
+		if l.epfd >= 0 {
+			syscall.Close(l.epfd)
+			l.epfd = -1
+		}
+	}
+}
+
+func (l *pollLoop) run() {
+	defer l.p.running.Done()
+	for !l.p.stop.Load() {
+		n, err := syscall.EpollWait(l.epfd, l.events, pollWaitMillis)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			l.p.b.logf("epoll_wait: %v; this loop's viewers stop reading", err)
+			return
+		}
+		l.mu.Lock()
+		for _, ev := range l.events[:n] {
+			l.serve(int(ev.Pad))
+		}
+		l.mu.Unlock()
+	}
+}
+
+// serve reads viewer v's socket once and handles the frames it completed.
+func (l *pollLoop) serve(v int) {
+	pv := &l.p.viewers[v]
+	if pv.fd < 0 {
+		return // ended earlier in this batch
+	}
+	k := copy(l.buf, pv.carry)
+	n, err := syscall.Read(pv.fd, l.buf[k:])
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return
+	case err != nil:
+		l.p.end(v, endState{err: err})
+		return
+	case n == 0:
+		l.p.end(v, endState{err: io.EOF})
+		return
+	}
+	// Receipt is when the read returned, for every frame it completed (as
+	// stampConn does for the goroutine readers).
+	now := time.Now().UnixNano()
+	used, st, done := l.split.split(l.buf[:k+n], frameWriter{w: pv}, func(t []byte) { l.p.b.viewerText(v, now, t) })
+	if done {
+		l.p.end(v, st)
+		return
+	}
+	pv.carry = append(pv.carry[:0], l.buf[used:k+n]...)
+}
+
+// defaultReaders is the cheapest way viewers can read on this system.
+const defaultReaders = "epoll"
