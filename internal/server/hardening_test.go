@@ -148,78 +148,11 @@ func TestBurstOfSendEventsReachesReadingViewer(t *testing.T) {
 	stuck := dialChat(t, ts.URL, chatToken(t, c, *room.Arn, "stuck")) // never read
 	defer stuck.Close()
 
-	// The viewer reads everything, as fast as it can, and reports each
-	// event's Id (or how its connection ended).
-	ids := make(chan string, 1<<16)
-	ended := make(chan error, 1)
-	go func() {
-		for {
-			viewer.SetReadDeadline(time.Now().Add(30 * time.Second))
-			data, op, err := wsutil.ReadServerData(viewer)
-			if err != nil {
-				ended <- err
-				return
-			}
-			if op != ws.OpText {
-				continue
-			}
-			var ev struct{ Type, Id, EventName string }
-			json.Unmarshal(data, &ev)
-			if ev.Type != "EVENT" {
-				ended <- fmt.Errorf("unexpected frame %.200s", data)
-				return
-			}
-			ids <- ev.Id
-		}
-	}()
-	pad := strings.Repeat("p", 1000)
-	burst := func(n int, name string) map[string]bool {
-		t.Helper()
-		var mu sync.Mutex
-		sent := make(map[string]bool, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				out, err := c.SendEvent(ctxT(t), &ivschat.SendEventInput{RoomIdentifier: room.Arn, EventName: aws.String(name),
-					Attributes: map[string]string{"seq": strconv.Itoa(i), "pad": pad}})
-				if err != nil {
-					t.Errorf("SendEvent: %v", err)
-					return
-				}
-				mu.Lock()
-				sent[*out.Id] = true
-				mu.Unlock()
-			})
-		}
-		close(start)
-		wg.Wait()
-		if t.Failed() {
-			t.FailNow()
-		}
-		return sent
-	}
-	received := func(want map[string]bool) {
-		t.Helper()
-		for len(want) > 0 {
-			select {
-			case id := <-ids:
-				if !want[id] {
-					t.Fatalf("event %s was not sent (or arrived twice)", id)
-				}
-				delete(want, id)
-			case err := <-ended:
-				t.Fatalf("the reading viewer's connection ended with %d events undelivered: %v", len(want), err)
-			case <-time.After(30 * time.Second):
-				t.Fatalf("%d events not delivered to the reading viewer", len(want))
-			}
-		}
-	}
+	events := readEvents(viewer)
 	heapBefore := liveHeap()
 
 	const n = 1000
-	received(burst(n, "burst"))
+	events.expect(t, sendEvents(t, c, room.Arn, n, "burst"))
 
 	// More traffic until the stuck viewer has been dropped: the kernel
 	// buffers a few MB for it on loopback before the server's own budget
@@ -229,7 +162,7 @@ func TestBurstOfSendEventsReachesReadingViewer(t *testing.T) {
 		if sentTotal >= 20000 {
 			t.Fatalf("the viewer that never reads was still connected after %d events (%d MB)", sentTotal, sentTotal*1100>>20)
 		}
-		received(burst(250, "more"))
+		events.expect(t, sendEvents(t, c, room.Arn, 250, "more"))
 		sentTotal += 250
 	}
 	if grew := int64(liveHeap()) - int64(heapBefore); grew > 32<<20 {
@@ -237,10 +170,94 @@ func TestBurstOfSendEventsReachesReadingViewer(t *testing.T) {
 	}
 	t.Logf("the stuck viewer was dropped after %d events of ~1.1 KB; live heap before %d KB, after %d KB", sentTotal, heapBefore>>10, liveHeap()>>10)
 	select {
-	case err := <-ended:
+	case err := <-events.ended:
 		t.Fatalf("the reading viewer was disconnected: %v", err)
 	default:
 	}
+}
+
+// eventReader reads a chat connection's frames as fast as it can, in its
+// own goroutine, and reports each EVENT's Id, or how the connection ended.
+type eventReader struct {
+	ids   chan string
+	ended chan error
+}
+
+// readEvents starts reading conn; the test must not read it itself.
+func readEvents(conn net.Conn) *eventReader {
+	r := &eventReader{ids: make(chan string, 1<<16), ended: make(chan error, 1)}
+	go func() {
+		for {
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			data, op, err := wsutil.ReadServerData(conn)
+			if err != nil {
+				r.ended <- err
+				return
+			}
+			if op != ws.OpText {
+				continue
+			}
+			var ev struct{ Type, Id string }
+			json.Unmarshal(data, &ev)
+			if ev.Type != "EVENT" {
+				r.ended <- fmt.Errorf("unexpected frame %.200s", data)
+				return
+			}
+			r.ids <- ev.Id
+		}
+	}()
+	return r
+}
+
+// expect waits until every event in want (by Id) has arrived, each once,
+// and fails the test if the connection ends first. It empties want.
+func (r *eventReader) expect(t *testing.T, want map[string]bool) {
+	t.Helper()
+	total := len(want)
+	for len(want) > 0 {
+		select {
+		case id := <-r.ids:
+			if !want[id] {
+				t.Fatalf("event %s was not sent (or arrived twice)", id)
+			}
+			delete(want, id)
+		case err := <-r.ended:
+			t.Fatalf("the reading viewer's connection ended with %d of %d events undelivered: %v", len(want), total, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d events not delivered to the reading viewer", len(want), total)
+		}
+	}
+}
+
+// sendEvents fires n SendEvents named name at once, each with ~1.1 KB of
+// attributes, and returns their Ids once all have been accepted.
+func sendEvents(t *testing.T, c *ivschat.Client, roomARN *string, n int, name string) map[string]bool {
+	t.Helper()
+	pad := strings.Repeat("p", 1000)
+	var mu sync.Mutex
+	sent := make(map[string]bool, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			out, err := c.SendEvent(ctxT(t), &ivschat.SendEventInput{RoomIdentifier: roomARN, EventName: aws.String(name),
+				Attributes: map[string]string{"seq": strconv.Itoa(i), "pad": pad}})
+			if err != nil {
+				t.Errorf("SendEvent: %v", err)
+				return
+			}
+			mu.Lock()
+			sent[*out.Id] = true
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return sent
 }
 
 // liveHeap is the heap in use after a collection: what the process (server
