@@ -75,11 +75,16 @@
 // out every Options.PingInterval; a connection that sends nothing (not even
 // a pong) for Options.IdleTimeout is dropped.
 //
-// A connection is a slow consumer, closed with 1008, when bytes an earlier
-// flush offered it are still not taken beyond Options.MaxPendingBytes, when a
+// A connection is a slow consumer, closed with 1008, when more than
+// Options.MaxPendingBytes of the bytes offered to it at least a grace ago (a
+// tenth of Options.WriteTimeout: 1 s by default) are still not taken, when a
 // write to it blocks past Options.WriteTimeout, or when more than
-// Options.QueueLimit frames for it alone wait. Broadcasts not yet offered
-// never count against it.
+// Options.QueueLimit frames for it alone wait. Broadcasts not yet offered, or
+// offered less than the grace ago, never count against it: a client that
+// stalls for a moment while a burst is offered to it keeps its connection,
+// one that stays behind for the grace does not (slowgrace.go). A client
+// whose socket is full cannot receive the close frame: its blocked write is
+// cut short and the socket closed.
 //
 // # Chat logging
 //

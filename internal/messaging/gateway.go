@@ -90,10 +90,12 @@ type Options struct {
 	Quota ConnectionQuota
 
 	// MaxPendingBytes is how many bytes of room broadcasts a connection may
-	// leave untaken — offered to it by an earlier flush, not yet accepted by
-	// its socket — before it is disconnected as a slow consumer with close
-	// code 1008. Broadcasts the server has not yet tried to write never
-	// count: a burst of any size reaches a client that reads. Default 1 MiB
+	// leave untaken — offered to it by a flush at least a grace ago (a
+	// tenth of WriteTimeout), not yet accepted by its socket — before it is
+	// disconnected as a slow consumer with close code 1008. Broadcasts the
+	// server has not yet tried to write, or offered more recently than the
+	// grace, never count: a burst of any size reaches a client that reads,
+	// even one that stalls for a moment while it arrives. Default 1 MiB
 	// (Centrifuge's client queue bound): on top of the kernel's socket
 	// buffers, several seconds of a busy room even on a slow mobile link.
 	MaxPendingBytes int
@@ -113,7 +115,9 @@ type Options struct {
 	// as the previous one ended).
 	WriteCoalesce time.Duration
 	// WriteTimeout bounds one write to a connection; a client that does not
-	// take the bytes in time is dropped as a slow consumer. Default 10s.
+	// take the bytes in time is dropped as a slow consumer. A tenth of it is
+	// the grace before offered bytes count against MaxPendingBytes
+	// (slowgrace.go). Default 10s.
 	WriteTimeout time.Duration
 	// PingInterval is how often every connection is pinged (default 30s).
 	PingInterval time.Duration

@@ -200,8 +200,9 @@ func TestProtocolViolations(t *testing.T) {
 }
 
 // TestSlowConsumer: a client that completes the handshake and never reads
-// is disconnected once what it was offered and did not take passes
-// MaxPendingBytes, while the other viewers get every frame in order.
+// is disconnected once more than MaxPendingBytes of what was offered to it
+// a grace ago is not taken — after the grace, and long before its blocked
+// write would time out — while the other viewers get every frame in order.
 func TestSlowConsumer(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
 		o.MaxPendingBytes = 16 << 10
@@ -210,7 +211,6 @@ func TestSlowConsumer(t *testing.T) {
 	})
 	rawDial(t, e, e.token(t, "room1", "stuck"), 4096)
 
-	const n = 400
 	viewers := make([]*client, 3)
 	for i := range viewers {
 		viewers[i] = e.connect(t, "room1", fmt.Sprintf("v%d", i), withCaps())
@@ -220,15 +220,21 @@ func TestSlowConsumer(t *testing.T) {
 	// for all of them before the next broadcast, so the healthy viewers are
 	// never behind while the stuck one falls further back each round.
 	progress := make(chan error, len(viewers))
+	done := make(chan struct{})
+	defer close(done)
 	for _, v := range viewers {
 		go func() {
-			for i := range n {
+			for i := 0; ; i++ {
 				v.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 				p, err := wsutil.ReadServerText(v.conn)
-				if err == nil && !strings.Contains(string(p), fmt.Sprintf(`"seq":"%04d"`, i)) {
+				if err == nil && !strings.Contains(string(p), fmt.Sprintf(`"seq":"%06d"`, i)) {
 					err = fmt.Errorf("frame %d out of order: %.80s", i, p)
 				}
-				progress <- err
+				select {
+				case progress <- err:
+				case <-done:
+					return
+				}
 				if err != nil {
 					return
 				}
@@ -236,8 +242,12 @@ func TestSlowConsumer(t *testing.T) {
 		}()
 	}
 	pad := strings.Repeat("p", 900)
-	for i := range n {
-		_, err := e.g.SendEvent(context.Background(), "room1", "tick", map[string]string{"seq": fmt.Sprintf("%04d", i), "pad": pad})
+	began := time.Now()
+	for i := 0; e.g.Stats().SlowConsumerDisconnects == 0; i++ {
+		if since := time.Since(began); since > e.g.opts.WriteTimeout/2 {
+			t.Fatalf("the stuck client was still connected after %v (%d frames)", since, i)
+		}
+		_, err := e.g.SendEvent(context.Background(), "room1", "tick", map[string]string{"seq": fmt.Sprintf("%06d", i), "pad": pad})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,6 +261,9 @@ func TestSlowConsumer(t *testing.T) {
 				t.Fatalf("viewers stalled at frame %d", i)
 			}
 		}
+	}
+	if took, grace := time.Since(began), e.g.opts.slowConsumerGrace(); took < grace {
+		t.Fatalf("the stuck client was dropped %v after the first frame, within the %v grace", took, grace)
 	}
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		s := e.g.Stats()

@@ -39,13 +39,15 @@ import (
 // ~250k writes/s on the 2-core machine, millions of frames/s when batched).
 //
 // Slow consumers are judged on evidence about the client, never on how many
-// frames the room happened to publish since the last flush: a connection is
-// dropped when bytes that an earlier flush already offered it are still not
-// taken (Options.MaxPendingBytes), when a write to it blocks past
-// Options.WriteTimeout, or when it fell so far behind that the ring, grown
-// to its bound, no longer holds its next frame. A burst of a thousand
-// broadcasts within one coalescing window therefore reaches every reading
-// viewer, however many frames it is.
+// frames the room happened to publish since the last flush nor on a moment's
+// stall: a connection is dropped when more than Options.MaxPendingBytes of
+// the frames offered to it at least a grace ago (a tenth of
+// Options.WriteTimeout, slowgrace.go) are still not taken, when a write to
+// it blocks past Options.WriteTimeout, or when it fell so far behind that
+// the ring, grown to its bound, no longer holds its next frame. A burst of a
+// thousand broadcasts within one coalescing window therefore reaches every
+// reading viewer, however many frames it is, even one that stops reading
+// for a moment while the burst is offered to it.
 type room struct {
 	id string
 	// arn is the room's ARN as the chat tokens of its connections name it
@@ -88,8 +90,12 @@ type room struct {
 	flushTimer   *time.Timer
 	walk         []*conn // the running flush's snapshot of conns, reused
 	// offered is head as of the start of the last flush: every connection
-	// that flush walked has been offered the frames below it.
+	// that flush walked has been offered the frames below it. The pacer
+	// counts the frames of each flush from it.
 	offered uint64
+	// offers remembers what the flushes offered when, so that connections
+	// are judged on what was offered at least a grace ago (slowgrace.go).
+	offers offerLog
 	// tail is a sequence below which no connection still being served needs
 	// a frame (the least cursor the last flush saw): the ring keeps
 	// [tail, head) and may reuse the slots of older frames.
@@ -182,11 +188,13 @@ func deliveriesBetween(first, last *entry) actionCounts {
 // Ring bounds. A room starts with a small ring (most rooms never have more
 // than a few frames in flight) and doubles it when a broadcast would reuse
 // the slot of a frame some connection still needs. maxRingFrames bounds the
-// frames a room keeps whatever happens: connections more than
-// Options.MaxPendingBytes behind are dropped at the next flush, so the ring
-// only approaches the bound when a single coalescing window receives tens
-// of thousands of broadcasts; then the connections it laps are dropped as
-// slow consumers rather than letting the room's memory grow without limit.
+// frames a room keeps whatever happens: a connection that stays more than
+// Options.MaxPendingBytes behind what was offered to it a grace ago
+// (slowgrace.go) is dropped at the next flush, so what the ring keeps for
+// it is the budget plus about a grace of the room's broadcasts, and the
+// ring only approaches the bound when a grace receives tens of thousands of
+// broadcasts; then the connections it laps are dropped as slow consumers
+// rather than letting the room's memory grow without limit.
 const (
 	minRingFrames = 64
 	maxRingFrames = 1 << 16
@@ -459,7 +467,8 @@ func (r *room) startFlushLocked(now time.Time) {
 	r.lastFlush = now
 	r.walk = append(r.walk[:0], r.conns...)
 	r.offered = start
-	go r.flush(r.walk, offered, start, now, r.pacer.spread())
+	offeredGraceAgo := r.offers.record(now, start, r.g.opts.slowConsumerGrace())
+	go r.flush(r.walk, offeredGraceAgo, start, now, r.pacer.spread())
 }
 
 func (r *room) flushFromTimer() {
@@ -514,15 +523,17 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 // flush walks a snapshot of the room's connections, without room.mu, with
 // up to GOMAXPROCS workers, and writes each one's pending frames with one
 // non-blocking writev (flushDirect). A connection that still has more than
-// Options.MaxPendingBytes of the frames an earlier flush offered it (those
-// below offered) has not been taking what it was sent, and is dropped as a
-// slow consumer; frames published since, however many, are not held against
-// it. Broadcasts published meanwhile wait for the next flush, which starts
-// when this one ends, so the flush rate adapts to the load: at once when the
-// room is quiet, and under load each connection's frames gather for as long
-// as one walk takes. start is head when the flush began, began the time it
-// was started; the walk's duration, when it wrote anything, is the pacer's
-// sample of what a flush of this room costs.
+// Options.MaxPendingBytes of the frames offered to it at least a grace ago
+// (those below offeredGraceAgo, offerLog) has not been taking what it was
+// sent, and is dropped as a slow consumer; frames offered since, however
+// many — a whole burst the previous flush offered a millisecond ago — are
+// not held against it, so a reader that stalls for less than the grace is
+// not dropped. Broadcasts published meanwhile wait for the next flush,
+// which starts when this one ends, so the flush rate adapts to the load: at
+// once when the room is quiet, and under load each connection's frames
+// gather for as long as one walk takes. start is head when the flush began,
+// began the time it was started; the walk's duration, when it wrote
+// anything, is the pacer's sample of what a flush of this room costs.
 //
 // spread > 0 (a room that gathers, flushPacer.spread) paces the walk: chunk
 // i of n is not started before began + spread × i/n, so the writes go out
@@ -550,7 +561,7 @@ var flushWorkers = sync.Pool{New: func() any { return new(flushWorker) }}
 // fixed timer started a flush while the previous one's writers still ran)
 // kept both cores saturated; not overlapping, with the same 50ms window,
 // gave p99 160 ms instead of 180-980 ms.
-func (r *room) flush(conns []*conn, offered, start uint64, began time.Time, spread time.Duration) {
+func (r *room) flush(conns []*conn, offeredGraceAgo, start uint64, began time.Time, spread time.Duration) {
 	budget := uint64(r.g.opts.MaxPendingBytes)
 	chunks := (len(conns) + flushChunk - 1) / flushChunk
 	workers := min(runtime.GOMAXPROCS(0), chunks)
@@ -592,7 +603,7 @@ func (r *room) flush(conns []*conn, offered, start uint64, began time.Time, spre
 				case cursor == r.head.Load() || !c.started.Load():
 					// Caught up, or still in its handshake (start writes
 					// what it missed).
-				case cursor < offered && r.pendingOverBudget(cursor, offered, budget):
+				case cursor < offeredGraceAgo && r.pendingOverBudget(cursor, offeredGraceAgo, budget):
 					c.slowConsumer()
 					continue
 				default:
@@ -638,8 +649,9 @@ func (r *room) flush(conns []*conn, offered, start uint64, began time.Time, spre
 }
 
 // pendingOverBudget reports whether the frames [cursor, offered), offered to
-// a connection by earlier flushes and not yet taken, exceed budget bytes (or
-// are no longer in the ring, in which case the connection cannot be served).
+// a connection by earlier flushes (at least a grace ago) and not yet taken,
+// exceed budget bytes (or are no longer in the ring, in which case the
+// connection cannot be served).
 func (r *room) pendingOverBudget(cursor, offered, budget uint64) bool {
 	n, ok := r.unsentBytes(cursor, offered)
 	return !ok || n > budget

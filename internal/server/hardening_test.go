@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -132,8 +133,8 @@ func checkReviewRoomArn(t *testing.T, control, via *testServer) {
 // Item 2: a burst of 1,000 SendEvents fired at once reaches a viewer that
 // reads, without disconnecting it; a viewer in the same room that never reads
 // is disconnected as a slow consumer once it holds more than the server lets
-// it (--max-pending-bytes past what the kernel buffers), and the memory the
-// room holds for it stays bounded.
+// it (--max-pending-bytes of what was offered to it a grace ago, past what
+// the kernel buffers), and the memory the room holds for it stays bounded.
 //
 // A small socket send buffer keeps the test short: with the kernel's
 // autotuning a client on loopback that never reads absorbs ~2.5 MB before
@@ -155,8 +156,8 @@ func TestBurstOfSendEventsReachesReadingViewer(t *testing.T) {
 	events.expect(t, sendEvents(t, c, room.Arn, n, "burst"))
 
 	// More traffic until the stuck viewer has been dropped: the kernel
-	// buffers a few MB for it on loopback before the server's own budget
-	// even starts. The reading viewer gets all of it too.
+	// buffers some of it, and the server judges it only on what it was
+	// offered a grace ago. The reading viewer gets all of it too.
 	sentTotal := n
 	for slowConsumerDisconnects(t, ts) == 0 {
 		if sentTotal >= 20000 {
@@ -174,6 +175,116 @@ func TestBurstOfSendEventsReachesReadingViewer(t *testing.T) {
 		t.Fatalf("the reading viewer was disconnected: %v", err)
 	default:
 	}
+}
+
+// slowConsumerGrace is how long the server lets a chat connection stay
+// behind before it counts what it has not taken against
+// --max-pending-bytes: a tenth of the messaging write timeout (10 s).
+const slowConsumerGrace = time.Second
+
+// A viewer that stops reading for a moment while a burst larger than
+// --max-pending-bytes is delivered to it — its goroutine starved of CPU on a
+// busy machine, a mobile link retransmitting — and then reads on is not a
+// slow consumer: it gets every event and stays connected. Only a client
+// that stays behind for slowConsumerGrace is judged slow (next test).
+//
+// The budget is small and so are the socket buffers, so that the burst
+// (100 events of ~1.1 KB) is far more than the kernel holds for the viewer
+// plus the budget; one more event after the burst makes sure a flush looks
+// at the viewer after the whole burst was offered to it.
+func TestViewerPausingDuringBurstStaysConnected(t *testing.T) {
+	ts := startServer(t, "", func(c *config.Config) {
+		c.SocketSendBuffer = 4096
+		c.MaxPendingBytes = 16 << 10
+	})
+	c := ts.client()
+	room := createRoom(t, c, "pause")
+	viewer := dialChat(t, ts.URL, chatToken(t, c, *room.Arn, "viewer"))
+	defer viewer.Close()
+
+	paused := time.Now()
+	want := sendEvents(t, c, room.Arn, 100, "burst")
+	time.Sleep(50 * time.Millisecond) // the burst's flushes are over
+	maps.Copy(want, sendEvents(t, c, room.Arn, 1, "after"))
+	pause := time.Since(paused)
+	if pause > slowConsumerGrace*7/10 {
+		t.Fatalf("sending the burst took %v: the pause must stay well under the %v grace for the test to mean anything", pause, slowConsumerGrace)
+	}
+	events := readEvents(viewer)
+	events.expect(t, want)
+	if n := slowConsumerDisconnects(t, ts); n != 0 {
+		t.Fatalf("%d slow-consumer disconnects, want 0", n)
+	}
+	t.Logf("the viewer paused for %v during the burst", pause)
+}
+
+// A viewer that stops reading for longer than the grace while the room stays
+// busy is still a slow consumer: once more than --max-pending-bytes of what
+// was offered to it a grace ago is not taken, it is dropped as one (1008,
+// counted and logged), long before its blocked write would time out (10 s).
+// The viewer that reads is not affected.
+func TestViewerThatStopsReadingPastGraceIsDropped(t *testing.T) {
+	var logs testlog.Buffer
+	ts := startServerLogging(t, "", func(c *config.Config) {
+		c.SocketSendBuffer = 4096
+		c.MaxPendingBytes = 16 << 10
+	}, logs.Logger(slog.LevelInfo))
+	c := ts.client()
+	room := createRoom(t, c, "stall")
+	reader := dialChat(t, ts.URL, chatToken(t, c, *room.Arn, "reader"))
+	defer reader.Close()
+	stalled := dialChat(t, ts.URL, chatToken(t, c, *room.Arn, "stalled"))
+	defer stalled.Close()
+	events := readEvents(reader)
+
+	// Both take the first events; then the stalled viewer stops reading.
+	first := sendEvents(t, c, room.Arn, 10, "first")
+	for range len(first) {
+		stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := wsutil.ReadServerData(stalled); err != nil {
+			t.Fatalf("the stalled viewer before it stalls: %v", err)
+		}
+	}
+	events.expect(t, first)
+	stopped := time.Now()
+	for slowConsumerDisconnects(t, ts) == 0 {
+		if since := time.Since(stopped); since > 5*time.Second {
+			t.Fatalf("the viewer that stopped reading was still connected %v later", since)
+		}
+		events.expect(t, sendEvents(t, c, room.Arn, 20, "more"))
+	}
+	dropped := time.Since(stopped)
+	if dropped < slowConsumerGrace {
+		t.Fatalf("the viewer was dropped %v after it stopped reading, within the %v grace", dropped, slowConsumerGrace)
+	}
+	if n := logs.Count(`msg="messaging: slow consumer disconnected"`, "user=stalled"); n != 1 {
+		t.Fatalf("%d log lines for the stalled viewer's disconnection, want 1:\n%s", n, logs.String())
+	}
+	// Reading again, the stalled viewer finds what its socket held and then
+	// the end of the connection. A close frame cannot reach a client whose
+	// socket is full: the server cuts its blocked write short and closes the
+	// socket, so the client reads the cut frame and the end of the stream
+	// (unexpected EOF). Should the socket have room, the close frame is
+	// 1008.
+	end := readEvents(stalled)
+	var err error
+	for err == nil {
+		select {
+		case <-end.ids:
+		case err = <-end.ended:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stalled viewer's connection is still open after its disconnection")
+		}
+	}
+	if closed, ok := errors.AsType[wsutil.ClosedError](err); ok && closed.Code != ws.StatusPolicyViolation {
+		t.Fatalf("the stalled viewer's connection was closed with %d, want 1008", closed.Code)
+	}
+	select {
+	case err := <-events.ended:
+		t.Fatalf("the reading viewer was disconnected: %v", err)
+	default:
+	}
+	t.Logf("the stalled viewer was dropped %v after it stopped reading; its connection ended with %v", dropped, err)
 }
 
 // eventReader reads a chat connection's frames as fast as it can, in its
