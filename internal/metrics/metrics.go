@@ -78,7 +78,7 @@ func Gateway(stats func() messaging.Stats) prometheus.Collector {
 		counter("messaging_frames_delivered_total", "WebSocket frames written to clients (a broadcast to n connections counts n).", func(s messaging.Stats) float64 { return float64(s.FramesDelivered) }),
 		counter("messaging_writes_total", "Socket writes; frames_delivered/writes is the coalescing factor.", func(s messaging.Stats) float64 { return float64(s.Writes) }),
 		histogramOf("messaging_frames_per_write", "Frames carried by one socket write (one writev per connection per flush; more frames per write when a busy room's broadcasts gather).", framesPerWrite),
-		counter("messaging_slow_consumer_disconnects_total", "Connections closed as slow consumers (offered bytes not taken, a blocked write, or a full private queue).", func(s messaging.Stats) float64 { return float64(s.SlowConsumerDisconnects) }),
+		counter("messaging_slow_consumer_disconnects_total", "Connections closed as slow consumers (bytes offered a grace ago still not taken, a blocked write, or a full private queue).", func(s messaging.Stats) float64 { return float64(s.SlowConsumerDisconnects) }),
 		counter("messaging_idle_disconnects_total", "Connections closed for missing pongs.", func(s messaging.Stats) float64 { return float64(s.IdleDisconnects) }),
 		counter("messaging_published_total", "MESSAGE and EVENT frames published by this node.", func(s messaging.Stats) float64 { return float64(s.Published) }),
 		counter("messaging_errors_sent_total", "ERROR frames sent to clients.", func(s messaging.Stats) float64 { return float64(s.ErrorsSent) }),
