@@ -198,24 +198,39 @@ func TestViewerPausingDuringBurstStaysConnected(t *testing.T) {
 		c.MaxPendingBytes = 16 << 10
 	})
 	c := ts.client()
-	room := createRoom(t, c, "pause")
-	viewer := dialChat(t, ts.URL, chatToken(t, c, *room.Arn, "viewer"))
-	defer viewer.Close()
+	// The pause is as long as sending the burst takes. Should a loaded
+	// machine (the race detector, other packages' tests) stretch it close
+	// to the grace, the attempt proves nothing either way: it is made
+	// again with a new room and viewer, and only the attempt whose pause
+	// stayed well under the grace is judged.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		room := createRoom(t, c, fmt.Sprintf("pause-%d", attempt))
+		viewer := dialChat(t, ts.URL, chatToken(t, c, *room.Arn, "viewer"))
+		dropsBefore := slowConsumerDisconnects(t, ts)
 
-	paused := time.Now()
-	want := sendEvents(t, c, room.Arn, 100, "burst")
-	time.Sleep(50 * time.Millisecond) // the burst's flushes are over
-	maps.Copy(want, sendEvents(t, c, room.Arn, 1, "after"))
-	pause := time.Since(paused)
-	if pause > slowConsumerGrace*7/10 {
-		t.Fatalf("sending the burst took %v: the pause must stay well under the %v grace for the test to mean anything", pause, slowConsumerGrace)
+		paused := time.Now()
+		want := sendEvents(t, c, room.Arn, 100, "burst")
+		time.Sleep(50 * time.Millisecond) // the burst's flushes are over
+		maps.Copy(want, sendEvents(t, c, room.Arn, 1, "after"))
+		pause := time.Since(paused)
+		if pause > slowConsumerGrace*7/10 {
+			viewer.Close()
+			if attempt == attempts {
+				t.Fatalf("sending the burst took %v in each of %d attempts: the pause must stay well under the %v grace for the test to mean anything", pause, attempts, slowConsumerGrace)
+			}
+			t.Logf("attempt %d: sending the burst took %v, too near the %v grace; again", attempt, pause, slowConsumerGrace)
+			continue
+		}
+		events := readEvents(viewer)
+		events.expect(t, want)
+		if n := slowConsumerDisconnects(t, ts) - dropsBefore; n != 0 {
+			t.Fatalf("%d slow-consumer disconnects, want 0", n)
+		}
+		viewer.Close()
+		t.Logf("the viewer paused for %v during the burst", pause)
+		return
 	}
-	events := readEvents(viewer)
-	events.expect(t, want)
-	if n := slowConsumerDisconnects(t, ts); n != 0 {
-		t.Fatalf("%d slow-consumer disconnects, want 0", n)
-	}
-	t.Logf("the viewer paused for %v during the burst", pause)
 }
 
 // A viewer that stops reading for longer than the grace while the room stays
