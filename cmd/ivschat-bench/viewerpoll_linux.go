@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // viewerPoller reads every viewer's socket on a few epoll loops, one per P,
@@ -91,7 +93,7 @@ func newViewerPoller(b *msgBench) (*viewerPoller, error) {
 		}
 		p.loops = append(p.loops, &pollLoop{
 			p: p, epfd: epfd, events: make([]syscall.EpollEvent, 256),
-			buf: make([]byte, maxFrameSize+14), // 14: the longest server frame header
+			buf: make([]byte, ws.MaxHeaderSize+maxFrameSize),
 		})
 	}
 	for _, l := range p.loops {
@@ -118,13 +120,9 @@ func (p *viewerPoller) add(v int, conn net.Conn, br *bufio.Reader) {
 	if n := br.Buffered(); n > 0 {
 		early, _ := br.Peek(n)
 		var s frameSplitter
-		now := time.Now().UnixNano()
-		used, st, done := s.split(early, frameWriter{w: pv}, func(t []byte) { p.b.viewerText(v, now, t) })
-		if done {
-			p.end(v, st)
+		if !p.consume(v, &s, early, time.Now().UnixNano()) {
 			return
 		}
-		pv.carry = append(pv.carry, early[used:]...)
 	}
 	l := p.loops[v%len(p.loops)]
 	l.mu.Lock()
@@ -232,13 +230,21 @@ func (l *pollLoop) serve(v int) {
 	}
 	// Receipt is when the read returned, for every frame it completed (as
 	// stampConn does for the goroutine readers).
-	now := time.Now().UnixNano()
-	used, st, done := l.split.split(l.buf[:k+n], frameWriter{w: pv}, func(t []byte) { l.p.b.viewerText(v, now, t) })
+	l.p.consume(v, &l.split, l.buf[:k+n], time.Now().UnixNano())
+}
+
+// consume handles the frames complete in buf, which viewer v received at
+// now (UnixNano), and keeps the rest as its carry; false means the
+// connection ended. buf must not be the viewer's carry itself.
+func (p *viewerPoller) consume(v int, s *frameSplitter, buf []byte, now int64) bool {
+	pv := &p.viewers[v]
+	used, st, done := s.split(buf, frameWriter{w: pv}, func(t []byte) { p.b.viewerText(v, now, t) })
 	if done {
-		l.p.end(v, st)
-		return
+		p.end(v, st)
+		return false
 	}
-	pv.carry = append(pv.carry[:0], l.buf[used:k+n]...)
+	pv.carry = append(pv.carry[:0], buf[used:]...)
+	return true
 }
 
 // defaultReaders is the cheapest way viewers can read on this system.

@@ -89,12 +89,10 @@ type room struct {
 	timerArmed   bool       // flushTimer will start the next flush
 	flushTimer   *time.Timer
 	walk         []*conn // the running flush's snapshot of conns, reused
-	// offered is head as of the start of the last flush: every connection
-	// that flush walked has been offered the frames below it. The pacer
-	// counts the frames of each flush from it.
-	offered uint64
 	// offers remembers what the flushes offered when, so that connections
-	// are judged on what was offered at least a grace ago (slowgrace.go).
+	// are judged on what was offered at least a grace ago (slowgrace.go);
+	// its newest mark is the last flush, from which the pacer counts the
+	// frames of the next.
 	offers offerLog
 	// tail is a sequence below which no connection still being served needs
 	// a frame (the least cursor the last flush saw): the ring keeps
@@ -462,11 +460,10 @@ func (r *room) startFlushLocked(now time.Time) {
 	}
 	r.flushPending = false
 	r.flushing = true
-	offered, start := r.offered, r.head.Load()
-	r.pacer.started(now, r.lastFlush, start-offered)
+	start := r.head.Load()
+	r.pacer.started(now, r.lastFlush, start-r.offers.lastOffer())
 	r.lastFlush = now
 	r.walk = append(r.walk[:0], r.conns...)
-	r.offered = start
 	offeredGraceAgo := r.offers.record(now, start, r.g.opts.slowConsumerGrace())
 	go r.flush(r.walk, offeredGraceAgo, start, now, r.pacer.spread())
 }
@@ -572,8 +569,9 @@ func (r *room) flush(conns []*conn, offeredGraceAgo, start uint64, began time.Ti
 	least.Store(start)
 	// wrote counts the connections written to, added once per worker;
 	// busy the workers' time walking, without their waits for a turn;
-	// waited those waits.
-	var wrote, busy, waits atomic.Int64
+	// anyWaited says some worker waited for one.
+	var wrote, busy atomic.Int64
+	var anyWaited atomic.Bool
 	work := func() {
 		w := flushWorkers.Get().(*flushWorker)
 		defer flushWorkers.Put(w)
@@ -582,7 +580,9 @@ func (r *room) flush(conns []*conn, offeredGraceAgo, start uint64, began time.Ti
 		defer func() {
 			wrote.Add(int64(w.writes))
 			busy.Add(int64(time.Since(from) - waited))
-			waits.Add(int64(waited))
+			if waited > 0 {
+				anyWaited.Store(true)
+			}
 			w.writes = 0
 			r.g.stats.writeSizes.add(&w.sizes)
 		}()
@@ -625,7 +625,7 @@ func (r *room) flush(conns []*conn, offeredGraceAgo, start uint64, began time.Ti
 	work()
 	wg.Wait()
 	took := time.Since(began)
-	if waits.Load() > 0 {
+	if anyWaited.Load() {
 		took = time.Duration(busy.Load())
 	}
 

@@ -79,6 +79,16 @@ type offerMark struct {
 // wall clock.
 var offerEpoch = time.Now()
 
+// lastOffer is head as of the last recorded flush (zero before the first):
+// every connection that flush walked has been offered the frames below it.
+// After a record the log always holds that flush's mark.
+func (l *offerLog) lastOffer() uint64 {
+	if l.n == 0 {
+		return 0
+	}
+	return l.marks[l.n-1].head
+}
+
 // record notes that a flush starting at now offers the frames below head,
 // and returns head as of the newest flush that started at least grace ago
 // (at most a resolution step earlier than that flush, when a later one

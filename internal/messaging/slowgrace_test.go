@@ -37,6 +37,9 @@ func recordFlushes(t *testing.T, grace time.Duration, flushes []flushAt) *offerL
 		if got > newest || got < floor {
 			t.Fatalf("flush %d at %v: judged on head %d, want between %d (a step older than the grace) and %d (the grace)", i, f.at, got, floor, newest)
 		}
+		if last := l.lastOffer(); last != f.head {
+			t.Fatalf("flush %d: last offer %d, want this flush's head %d (the pacer counts the next flush's frames from it)", i, last, f.head)
+		}
 		if l.n > 2*offerResolution+1 {
 			t.Fatalf("flush %d: %d marks, more than the %d a grace can hold", i, l.n, 2*offerResolution+1)
 		}
