@@ -154,11 +154,11 @@ func newTracker(viewers, senders, nodes int) *tracker {
 	t := &tracker{
 		senders:    senders,
 		nodes:      nodes,
-		lastSeq:    make([]uint32, viewers*senders),
-		received:   make([]uint64, viewers),
-		reordered:  make([]uint32, viewers),
-		duplicates: make([]uint32, viewers),
-		viewerHist: make([]uint32, viewers*viewerBuckets),
+		lastSeq:    counters[uint32](viewers * senders),
+		received:   counters[uint64](viewers),
+		reordered:  counters[uint32](viewers),
+		duplicates: counters[uint32](viewers),
+		viewerHist: counters[uint32](viewers * viewerBuckets),
 		shards:     make([]*histogram, nodes*nodes*trackerShards),
 	}
 	for i := range t.shards {
