@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,8 @@ func (pv *polledViewer) Write(p []byte) (int, error) {
 
 type pollLoop struct {
 	p      *viewerPoller
-	epfd   int
+	epfd   int      // the loop's epoll set; ep owns it
+	ep     *os.File // epfd on the runtime's poller, to park the loop on
 	events []syscall.EpollEvent
 	buf    []byte // one read: a carried partial frame plus what arrived
 	split  frameSplitter
@@ -66,19 +68,23 @@ type pollLoop struct {
 	mu sync.Mutex
 }
 
-// pollWaitMillis bounds an epoll_wait. A loop runs on its P for good,
-// mostly inside epoll_wait, and to the runtime's sysmon a goroutine that
-// has held its P for 10 ms without being rescheduled, or a system call
-// that has lasted 10 ms, is one to preempt: it takes the P back (retake)
-// and then polls every 20 µs for a while instead of sleeping 10 ms.
+// A loop waits for its sockets by parking on the Go runtime's own poller,
+// where its epoll set is registered like any descriptor (an epoll set is
+// readable while it has ready sockets): it asks its set for ready sockets
+// without blocking, and when there are none it gives up its P until the
+// set becomes readable. It never blocks in epoll_wait.
+//
+// Why. A loop that blocked in epoll_wait held its P inside a system call,
+// and with every P in one the runtime's sysmon took each P back as soon as
+// it looked (retake) and, having found work, kept polling every 20 µs.
 // Measured at 1,000 viewers × 10 messages/s, where a loop waits about
-// 90 ms between messages (perf record of the generator, 8 s): sysmon and
-// its nanosleeps were 17–19 % of the generator's CPU samples with 100 ms
-// waits, 33 % with 5 ms waits alone, and too few to list with 5 ms waits
-// and a runtime.Gosched after each (run), which took the generator from
-// 2,000–2,500 samples to 1,690. Waking every 5 ms costs a loop 200 empty
-// returns a second. It also bounds how long close waits for the loops.
-const pollWaitMillis = 5
+// 90 ms between messages (perf record of the generator, 8 s): sysmon's
+// nanosleeps were 17–19 % of the generator's CPU samples with 100 ms
+// waits; 5 ms waits with a runtime.Gosched after each brought that down on
+// one host and left it at 8–15 % on another (the context switches behind
+// them cost more there). Parked on the poller, a waiting loop is an idle P
+// like any other goroutine's, and sysmon sleeps. See docs/benchmarks.md,
+// "A cheaper generator" and "The generator, again".
 
 func newViewerPoller(b *msgBench) (*viewerPoller, error) {
 	p := &viewerPoller{b: b, viewers: make([]polledViewer, b.cfg.viewers)}
@@ -86,21 +92,35 @@ func newViewerPoller(b *msgBench) (*viewerPoller, error) {
 		p.viewers[i].fd = -1
 	}
 	for range min(runtime.GOMAXPROCS(0), b.cfg.viewers) {
-		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		l, err := newPollLoop(p)
 		if err != nil {
 			p.close()
-			return nil, fmt.Errorf("epoll_create1: %w", err)
+			return nil, err
 		}
-		p.loops = append(p.loops, &pollLoop{
-			p: p, epfd: epfd, events: make([]syscall.EpollEvent, 256),
-			buf: make([]byte, ws.MaxHeaderSize+maxFrameSize),
-		})
+		p.loops = append(p.loops, l)
 	}
 	for _, l := range p.loops {
 		p.running.Add(1)
 		go l.run()
 	}
 	return p, nil
+}
+
+func newPollLoop(p *viewerPoller) (*pollLoop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	// Non-blocking, so that os.NewFile puts it on the runtime's poller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("epoll set non-blocking: %w", err)
+	}
+	return &pollLoop{
+		p: p, epfd: epfd, ep: os.NewFile(uintptr(epfd), "epoll"),
+		events: make([]syscall.EpollEvent, 256),
+		buf:    make([]byte, ws.MaxHeaderSize+maxFrameSize),
+	}, nil
 }
 
 // add hands viewer v's connection to a loop: its descriptor is duplicated
@@ -175,6 +195,9 @@ func (p *viewerPoller) end(v int, st endState) {
 // recording an end for them (the run is over). Closing twice is harmless.
 func (p *viewerPoller) close() {
 	p.stop.Store(true)
+	for _, l := range p.loops {
+		l.ep.Close() // wakes the loop if it is parked
+	}
 	p.running.Wait()
 	for i := range p.viewers {
 		if pv := &p.viewers[i]; pv.fd >= 0 {
@@ -182,31 +205,45 @@ func (p *viewerPoller) close() {
 			pv.fd = -1
 		}
 	}
-	for _, l := range p.loops {
-		if l.epfd >= 0 {
-			syscall.Close(l.epfd)
-			l.epfd = -1
-		}
-	}
 }
 
 func (l *pollLoop) run() {
 	defer l.p.running.Done()
-	for !l.p.stop.Load() {
-		n, err := syscall.EpollWait(l.epfd, l.events, pollWaitMillis)
-		runtime.Gosched() // a new schedule tick for sysmon (pollWaitMillis)
-		if err != nil {
-			if err == syscall.EINTR {
-				continue
-			}
-			l.p.b.logf("epoll_wait: %v; this loop's viewers stop reading", err)
-			return
+	raw, err := l.ep.SyscallConn()
+	if err != nil {
+		l.p.b.logf("epoll set: %v; this loop's viewers stop reading", err)
+		return
+	}
+	var waitErr error
+	// take serves the sockets ready now; false (none are) parks the loop
+	// until the set is readable.
+	take := func(epfd uintptr) bool {
+		n, err := syscall.EpollWait(int(epfd), l.events, 0)
+		switch {
+		case err == syscall.EINTR || err == nil && n == 0:
+			return false
+		case err != nil:
+			waitErr = err
+			return true
 		}
 		l.mu.Lock()
 		for _, ev := range l.events[:n] {
 			l.serve(int(ev.Pad))
 		}
 		l.mu.Unlock()
+		return true
+	}
+	for !l.p.stop.Load() {
+		err := raw.Read(take)
+		if err == nil {
+			err = waitErr
+		}
+		if err != nil {
+			if !l.p.stop.Load() {
+				l.p.b.logf("epoll_wait: %v; this loop's viewers stop reading", err)
+			}
+			return
+		}
 	}
 }
 
