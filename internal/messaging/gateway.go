@@ -300,6 +300,10 @@ type Gateway struct {
 	viewerCountFailures atomic.Uint64
 	historyFailures     atomic.Uint64
 
+	// viewerCounts is the viewer-count scheduler, once StartViewerCounts
+	// has run (nil before: room changes have nobody to tell).
+	viewerCounts atomic.Pointer[viewerCounter]
+
 	// Frames the chat log could not record, and the throttle of their log
 	// lines.
 	recordFailures atomic.Uint64
@@ -793,8 +797,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// roomChanged passes a room change the broker brought to Options.RoomChanged.
+// roomChanged passes a room change the broker brought to the viewer counts
+// and to Options.RoomChanged.
 func (g *Gateway) roomChanged(roomID string) {
+	if vc := g.viewerCounts.Load(); vc != nil {
+		vc.roomChanged(roomID)
+	}
 	if g.opts.RoomChanged != nil {
 		g.opts.RoomChanged(roomID)
 	}

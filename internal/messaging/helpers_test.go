@@ -28,11 +28,13 @@ import (
 type memRooms struct {
 	mu    sync.Mutex
 	rooms map[string]*chat.Room
+	gets  int // GetRoom calls
 }
 
 func (m *memRooms) GetRoom(_ context.Context, id string) (*chat.Room, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gets++
 	r, ok := m.rooms[id]
 	if !ok {
 		return nil, chat.NotFound(chat.KindRoom, id)
@@ -45,6 +47,13 @@ func (m *memRooms) put(r *chat.Room) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.rooms[r.ID] = r
+}
+
+// getCount is how many times GetRoom was called.
+func (m *memRooms) getCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gets
 }
 
 func (m *memRooms) del(id string) {

@@ -29,10 +29,14 @@ import (
 // clusterstats) and publishes the frame through the broker like any other,
 // so every node's viewers get it in order with the room's other frames.
 //
-// The tags are read from the store, not from the messages: a node re-reads
-// each room it has connections in every viewerCountRefresh, so a tag added,
-// changed or removed applies within that time. Nothing is added to the
-// message path.
+// The tags are read from the store, not from the messages: a node reads a
+// room's tags when the room gets its first connection here, and again when
+// the room's update is announced (TagResource and UntagResource of an
+// ivschatd: key announce one through the broker, like UpdateRoom; the
+// gateway passes it on, roomChanged), so a tag added, changed or removed
+// applies at once on every node. A room whose tags were not re-read for
+// viewerCountBackstop is read again anyway, in case an announcement was
+// lost on its way through Redis. Nothing is added to the message path.
 //
 // Not recorded in the chat log (periodic telemetry, not conversation: a
 // record per room every few seconds would crowd the conversation out of the
@@ -68,9 +72,15 @@ type ViewerCounts struct {
 }
 
 const (
-	// viewerCountRefresh is how often (in tag seconds) a room's tags are
-	// read again: the shortest interval, so a change applies within one.
-	viewerCountRefresh = chat.MinViewerCountIntervalSeconds
+	// viewerCountBackstop is how long (in tag seconds) a node goes on with
+	// a room's tags without an announcement before it reads them again.
+	// Announced changes apply at once; this bounds one whose announcement
+	// was lost (a Redis subscription broken as it was sent: TagResource
+	// answers 500 when the broker refused it, so a refused one is retried
+	// by the caller). Reading every room with connections every 5 s, as
+	// the first version did, cost a node 2,000 store reads a second at
+	// 10,000 rooms; every 60 s it is 167.
+	viewerCountBackstop = 60
 	// viewerCountTicks is how many times per tag second the scheduler
 	// looks at the rooms: an event is late by at most 1/viewerCountTicks s.
 	viewerCountTicks = 4
@@ -99,6 +109,7 @@ type viewerCounter struct {
 type viewerCountRoom struct {
 	interval time.Duration // 0: the room has no (valid) tag
 	readAt   time.Time     // last time the tags were read (zero: never)
+	stale    bool          // an update was announced since the last read began
 	next     time.Time     // when to compete for the next turn
 	busy     bool          // a read or a turn is running
 }
@@ -110,6 +121,7 @@ func (g *Gateway) StartViewerCounts(opts ViewerCounts) {
 		opts.Second = time.Second
 	}
 	vc := &viewerCounter{g: g, opts: opts, sem: make(chan struct{}, maxViewerCountTurns), rooms: make(map[string]*viewerCountRoom)}
+	g.viewerCounts.Store(vc)
 	g.sweepers.Add(1)
 	go vc.loop()
 }
@@ -136,7 +148,7 @@ func (vc *viewerCounter) tick(now time.Time) {
 	for _, r := range live {
 		ids[r.id] = struct{}{}
 	}
-	refresh := viewerCountRefresh * vc.opts.Second
+	backstop := viewerCountBackstop * vc.opts.Second
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	for id := range vc.rooms {
@@ -154,17 +166,29 @@ func (vc *viewerCounter) tick(now time.Time) {
 			continue
 		}
 		switch {
-		case now.Sub(st.readAt) >= refresh:
+		case st.stale || now.Sub(st.readAt) >= backstop:
 			if !vc.start(func() { vc.readTags(id, st) }) {
 				return
 			}
-			st.busy = true
+			// An update announced from now on may not be in what this
+			// read sees: it makes the room stale again.
+			st.busy, st.stale = true, false
 		case st.interval > 0 && !now.Before(st.next):
 			if !vc.start(func() { vc.turn(id, st) }) {
 				return
 			}
 			st.busy = true
 		}
+	}
+}
+
+// roomChanged marks the room's tags to be read again at the next tick: its
+// update was announced (Gateway.roomChanged).
+func (vc *viewerCounter) roomChanged(roomID string) {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	if st := vc.rooms[roomID]; st != nil {
+		st.stale = true
 	}
 }
 

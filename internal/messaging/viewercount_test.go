@@ -147,19 +147,65 @@ func TestViewerCountNoTurnNoEvent(t *testing.T) {
 	}
 }
 
-// Removing the tag (as the store tells on the next read) stops the events.
+// Removing the tag stops the events at once when the room's update is
+// announced (as TagResource and UntagResource do).
 func TestViewerCountTagRemoved(t *testing.T) {
 	e, c, _ := viewerCountEnv(t, nil, func(context.Context, string) (int, int, error) { return 7, 3, nil })
 	if f := c.read(t); !vcFrame.MatchString(f) {
 		t.Fatalf("frame %s", f)
 	}
-	e.rooms.put(&chat.Room{ID: "room1", MaximumMessageLength: 500, MaximumMessageRatePerSecond: 10})
-	// Within a re-read of the tags (5 tag seconds) and a turn in flight.
-	deadline := time.Now().Add(8 * vcUnit)
+	untagged := &chat.Room{ID: "room1", MaximumMessageLength: 500, MaximumMessageRatePerSecond: 10}
+	e.rooms.put(untagged)
+	if err := e.g.RoomUpdated(context.Background(), untagged); err != nil {
+		t.Fatal(err)
+	}
+	// A tick to notice, a read, and a turn that may be in flight.
+	deadline := time.Now().Add(3 * vcUnit)
 	for time.Now().Before(deadline) {
 		c.frameWithin(t, time.Until(deadline))
 	}
 	if f := c.frameWithin(t, 20*vcUnit); f != "" {
 		t.Fatalf("event %s after the tag was removed", f)
+	}
+}
+
+// Without announcements the tags are not read again until the backstop:
+// no store read per room every few seconds. A change whose announcement
+// was lost applies at the backstop.
+func TestViewerCountReadsTagsWhenTold(t *testing.T) {
+	e, c, _ := viewerCountEnv(t, nil, func(context.Context, string) (int, int, error) { return 7, 3, nil })
+	if f := c.read(t); !vcFrame.MatchString(f) {
+		t.Fatalf("frame %s", f)
+	}
+	before := e.rooms.getCount()
+	for range 4 { // four intervals of events, 20 tag seconds
+		if f := c.frameWithin(t, 10*vcUnit); !vcFrame.MatchString(f) {
+			t.Fatalf("frame %q, want the next viewer-count event", f)
+		}
+	}
+	if n := e.rooms.getCount() - before; n != 0 {
+		t.Fatalf("the room was read %d times in 20 tag seconds without an announcement, want 0", n)
+	}
+
+	// A change nobody announced: events go on (the last known tag) ...
+	start := time.Now()
+	e.rooms.put(&chat.Room{ID: "room1", MaximumMessageLength: 500, MaximumMessageRatePerSecond: 10})
+	if f := c.frameWithin(t, 10*vcUnit); !vcFrame.MatchString(f) {
+		t.Fatalf("frame %q, want events to go on until the tags are read again", f)
+	}
+	// ... until the backstop's read, after which they stop.
+	var last time.Time
+	for {
+		f := c.frameWithin(t, 10*vcUnit)
+		if f == "" {
+			break
+		}
+		last = time.Now()
+		if time.Since(start) > (viewerCountBackstop+20)*vcUnit {
+			t.Fatalf("events still coming %v after an unannounced change; the backstop is %v", time.Since(start), viewerCountBackstop*vcUnit)
+		}
+	}
+	if n := e.rooms.getCount() - before; n < 1 {
+		t.Fatalf("events stopped (last at %v) but the tags were not read again", last.Sub(start))
 	}
 }

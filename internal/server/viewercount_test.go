@@ -172,11 +172,13 @@ func TestViewerCountSingleNode(t *testing.T) {
 		return sameIDs(lines, map[string]string{*ev.Id: "EVENT"})
 	})
 
-	// Removing the tag stops them within a re-read of the tags.
+	// Removing the tag stops them at once: UntagResource announces the
+	// room's update, and the tags are read again on the next tick (a
+	// quarter of a tag second; a turn already running may still publish).
 	if _, err := c.UntagResource(ctxT(t), &ivschat.UntagResourceInput{ResourceArn: room.Arn, TagKeys: []string{chat.TagViewerCountInterval}}); err != nil {
 		t.Fatal(err)
 	}
-	settle := time.Now().Add(5*unit + 2*unit)
+	settle := time.Now().Add(2 * unit)
 	for {
 		p, ok := nextFrame(t, viewer, time.Until(settle))
 		if !ok {
@@ -289,5 +291,25 @@ func TestViewerCountCluster(t *testing.T) {
 	}
 	if len(eventsA) != len(eventsB) {
 		t.Errorf("node A got %d events, node B %d", len(eventsA), len(eventsB))
+	}
+
+	// Removing the tag through node B stops the events at once on both
+	// nodes, whichever of them publishes: the room's update is announced
+	// through Redis.
+	if _, err := b.client().UntagResource(ctxT(t), &ivschat.UntagResourceInput{ResourceArn: room.Arn, TagKeys: []string{chat.TagViewerCountInterval}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * unit) // a tick, the read, and a turn that may be running
+	for _, viewer := range []net.Conn{onA, onB} {
+		for { // what was sent before
+			if _, ok := nextFrame(t, viewer, unit/2); !ok {
+				break
+			}
+		}
+	}
+	for node, viewer := range map[string]net.Conn{"A": onA, "B": onB} {
+		if got := viewerCounts(t, viewer, 3*interval); len(got) != 0 {
+			t.Fatalf("node %s's viewer got %d viewer-count events after the tag was removed through node B: %s", node, len(got), got[0].Raw)
+		}
 	}
 }
