@@ -1,8 +1,8 @@
-// Small shared pieces for the pages: error banner, field errors, loading
-// state and a table. No inline styles anywhere: the Content-Security-Policy
+// Small shared pieces for the pages: banners, a form's call state, field
+// errors, loading state and a table. No inline styles anywhere: the Content-Security-Policy
 // is style-src 'self', so all styling lives in app.css (classes only).
 import type { ComponentChildren, JSX } from 'preact';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api';
 
 /** The text shown for an error: "code: message" for API errors. */
@@ -25,6 +25,43 @@ export function ErrorBanner({ error, onDismiss }: { error: unknown; onDismiss?: 
       )}
     </div>
   );
+}
+
+/** A banner for what a call did; renders nothing while text is empty. */
+export function OkBanner({ text }: { text: string }) {
+  if (!text) return null;
+  return (
+    <p class="banner banner-ok" role="status">
+      {text}
+    </p>
+  );
+}
+
+/**
+ * The state of a form's call: busy while it runs (the form's button is
+ * disabled), then its error if it failed (the form shows it). submit(action)
+ * is a form's onSubmit: no page load, the last error cleared, busy around
+ * action. Every form of the console goes through it, so a refused call is
+ * shown the same way everywhere.
+ */
+export function useCall() {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(err);
+    }
+    setBusy(false);
+  };
+  const submit = (action: () => Promise<void>) => (e: Event) => {
+    e.preventDefault();
+    void run(action);
+  };
+  return { error, setError, busy, run, submit };
 }
 
 /** The message a ValidationException's fieldList gives for field, if any. */

@@ -5,8 +5,8 @@
 // next to the fields they name.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, callExtension, type Ban, type Room } from '../api';
-import { ErrorBanner, Field, fieldProps, Loading, Table } from '../ui';
-import { bannerError, intValue, Modal, Pager, Time } from './forms';
+import { ErrorBanner, Field, fieldProps, Loading, Table, useCall } from '../ui';
+import { bannerError, DialogActions, intValue, Modal, Pager, Time } from './forms';
 
 /** Bans per page of the list (ListBans allows 1 to 50). */
 export const BANS_PAGE = 20;
@@ -87,22 +87,11 @@ function BanFields(props: { idPrefix: string; value: BanInputs; onChange: (v: Ba
  */
 export function BanDialog(props: { room: Room; userId: string; onClose: () => void; onBanned: (ban: Ban) => void }) {
   const [value, setValue] = useState<BanInputs>({ duration: '', reason: '' });
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      props.onBanned(await callExtension('BanUser', banInput(props.room, props.userId, value)));
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
-  };
+  const { error, busy, submit } = useCall();
+  const ban = async () => props.onBanned(await callExtension('BanUser', banInput(props.room, props.userId, value)));
   return (
     <Modal id="ban-dialog" title={`Ban ${props.userId}?`} onClose={props.onClose}>
-      <form onSubmit={submit} noValidate class="modal-form">
+      <form onSubmit={submit(ban)} noValidate class="modal-form">
         <div class="modal-body">
           <p>
             {'Every connection of '}
@@ -112,14 +101,7 @@ export function BanDialog(props: { room: Room; userId: string; onClose: () => vo
         </div>
         <BanFields idPrefix="ban-dialog" value={value} onChange={setValue} error={error} />
         <ErrorBanner error={bannerError(error, ['durationInMinutes', 'reason'])} />
-        <div class="form-actions">
-          <button type="submit" class="button-danger" disabled={busy}>
-            {busy ? 'Banning…' : 'Ban user'}
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
+        <DialogActions kind="danger" busy={busy} label="Ban user" busyLabel="Banning…" onCancel={props.onClose} />
       </form>
     </Modal>
   );
@@ -271,24 +253,15 @@ export function BansSection(props: { room: Room; change: BanChange }) {
 function BanForm(props: { room: Room; onBanned: (ban: Ban) => void }) {
   const [userId, setUserId] = useState('');
   const [value, setValue] = useState<BanInputs>({ duration: '', reason: '' });
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const ban = await callExtension('BanUser', banInput(props.room, userId, value));
-      setUserId('');
-      setValue({ duration: '', reason: '' });
-      props.onBanned(ban);
-    } catch (err) {
-      setError(err);
-    }
-    setBusy(false);
+  const { error, busy, submit } = useCall();
+  const banUser = async () => {
+    const ban = await callExtension('BanUser', banInput(props.room, userId, value));
+    setUserId('');
+    setValue({ duration: '', reason: '' });
+    props.onBanned(ban);
   };
   return (
-    <form class="card" onSubmit={submit} noValidate aria-labelledby="ban-form-title">
+    <form class="card" onSubmit={submit(banUser)} noValidate aria-labelledby="ban-form-title">
       <h3 id="ban-form-title">Ban a user</h3>
       <ErrorBanner error={bannerError(error, ['userId', 'durationInMinutes', 'reason'])} />
       <Field id="ban-user" field="userId" label="User to ban" error={error}>

@@ -16,7 +16,7 @@ import {
   type Frame,
   type InvalidFrame,
 } from '../chat';
-import { ErrorBanner, Field, fieldError, fieldProps } from '../ui';
+import { ErrorBanner, Field, fieldError, fieldProps, OkBanner, useCall } from '../ui';
 import { AttributeRows, newRow, rowsToMap, type AttributeRow } from './attributes';
 
 const CAPABILITIES: { value: Capability; hint: string }[] = [
@@ -452,29 +452,20 @@ function LogEntry({
 function DisconnectForm({ room, socket }: { room: Room; socket: ChatConnection | null }) {
   const [target, setTarget] = useState('');
   const [reason, setReason] = useState('');
-  const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setError(null);
+  const { error, busy, submit } = useCall();
+  const disconnect = async () => {
     setDone('');
-    setBusy(true);
-    try {
-      if (socket) {
-        socket.disconnectUser(target, reason || undefined);
-        setDone(`DISCONNECT_USER for ${target} sent over the chat connection.`);
-      } else {
-        await callApi('DisconnectUser', { roomIdentifier: room.arn, userId: target, ...(reason ? { reason } : {}) });
-        setDone(`${target} was disconnected (DisconnectUser).`);
-      }
-    } catch (err) {
-      setError(err);
+    if (socket) {
+      socket.disconnectUser(target, reason || undefined);
+      setDone(`DISCONNECT_USER for ${target} sent over the chat connection.`);
+    } else {
+      await callApi('DisconnectUser', { roomIdentifier: room.arn, userId: target, ...(reason ? { reason } : {}) });
+      setDone(`${target} was disconnected (DisconnectUser).`);
     }
-    setBusy(false);
   };
   return (
-    <form class="card" onSubmit={submit} aria-labelledby="disconnect-title">
+    <form class="card" onSubmit={submit(disconnect)} aria-labelledby="disconnect-title">
       <h3 id="disconnect-title">Disconnect a user</h3>
       <p class="field-hint">
         {socket
@@ -495,11 +486,7 @@ function DisconnectForm({ room, socket }: { room: Room; socket: ChatConnection |
       <Field id="disconnect-reason" field="reason" label="Reason (optional)" error={error}>
         <input id="disconnect-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} {...fieldProps('disconnect-reason', error, 'reason')} />
       </Field>
-      {done && (
-        <p class="banner banner-ok" role="status">
-          {done}
-        </p>
-      )}
+      <OkBanner text={done} />
       <button type="submit" disabled={busy || target === ''}>
         Disconnect user
       </button>
@@ -510,25 +497,16 @@ function DisconnectForm({ room, socket }: { room: Room; socket: ChatConnection |
 function SendEventForm({ room }: { room: Room }) {
   const [name, setName] = useState('');
   const [attrs, setAttrs] = useState<AttributeRow[]>(() => [newRow()]);
-  const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState('');
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setError(null);
+  const { error, busy, submit } = useCall();
+  const send = async () => {
     setDone('');
-    setBusy(true);
-    try {
-      const a = rowsToMap(attrs);
-      const out = await callApi('SendEvent', { roomIdentifier: room.arn, eventName: name, ...(a ? { attributes: a } : {}) });
-      setDone(`Event ${out.id} sent.`);
-    } catch (err) {
-      setError(err);
-    }
-    setBusy(false);
+    const a = rowsToMap(attrs);
+    const out = await callApi('SendEvent', { roomIdentifier: room.arn, eventName: name, ...(a ? { attributes: a } : {}) });
+    setDone(`Event ${out.id} sent.`);
   };
   return (
-    <form class="card" onSubmit={submit} aria-labelledby="event-title">
+    <form class="card" onSubmit={submit(send)} aria-labelledby="event-title">
       <h3 id="event-title">Send an event</h3>
       <p class="field-hint">Through the SendEvent API, to everyone in the room.</p>
       <ErrorBanner error={error} />
@@ -550,11 +528,7 @@ function SendEventForm({ room }: { room: Room }) {
         onChange={setAttrs}
         error={fieldError(error, 'attributes')}
       />
-      {done && (
-        <p class="banner banner-ok" role="status">
-          {done}
-        </p>
-      )}
+      <OkBanner text={done} />
       <button type="submit" disabled={busy || name === ''}>
         Send event
       </button>

@@ -3,9 +3,9 @@
 // needs), tag chips, a time stamp and helpers that place an ApiError's
 // fieldList next to the controls it names.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef } from 'preact/hooks';
 import { ApiError, callApi, type Tags } from '../api';
-import { ErrorBanner } from '../ui';
+import { ErrorBanner, useCall } from '../ui';
 
 /**
  * A modal <dialog>: the browser traps focus in it, Escape closes it (as
@@ -41,31 +41,49 @@ export function ConfirmDelete(props: {
   onConfirm: () => Promise<void>;
   onClose: () => void;
 }) {
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await props.onConfirm();
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
-  };
+  const call = useCall();
   return (
     <Modal id="confirm-delete" title={props.title} onClose={props.onClose}>
-      <div class="modal-body">{props.children}</div>
-      <ErrorBanner error={error} />
-      <div class="form-actions">
-        <button type="button" class="button-danger" onClick={confirm} disabled={busy}>
-          {busy ? 'Deleting…' : 'Delete'}
-        </button>
-        <button type="button" onClick={props.onClose}>
-          Cancel
-        </button>
-      </div>
+      <form onSubmit={call.submit(props.onConfirm)} class="modal-form">
+        <div class="modal-body">{props.children}</div>
+        <ErrorBanner error={call.error} />
+        <DialogActions kind="danger" busy={call.busy} label="Delete" busyLabel="Deleting…" onCancel={props.onClose} />
+      </form>
     </Modal>
+  );
+}
+
+/** A dialog's submit button (busyLabel while its call runs) and Cancel. */
+export function DialogActions(props: {
+  kind: 'primary' | 'danger';
+  busy: boolean;
+  label: string;
+  busyLabel: string;
+  onCancel: () => void;
+}) {
+  return (
+    <div class="form-actions">
+      <button type="submit" class={`button-${props.kind}`} disabled={props.busy}>
+        {props.busy ? props.busyLabel : props.label}
+      </button>
+      <button type="button" onClick={props.onCancel}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
+/** A table row's Edit and Delete buttons; what names the row for screen readers. */
+export function RowActions(props: { what: string; onEdit: () => void; onDelete: () => void }) {
+  return (
+    <div class="row-actions">
+      <button type="button" onClick={props.onEdit} aria-label={`Edit ${props.what}`}>
+        Edit
+      </button>
+      <button type="button" class="button-danger-plain" onClick={props.onDelete} aria-label={`Delete ${props.what}`}>
+        Delete
+      </button>
+    </div>
   );
 }
 

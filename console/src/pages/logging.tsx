@@ -11,12 +11,14 @@ import {
   type LoggingConfiguration,
   type LoggingConfigurationState,
 } from '../api';
-import { ErrorBanner, Field, fieldProps, Loading, PageTitle, Table, type Column } from '../ui';
+import { ErrorBanner, Field, fieldProps, Loading, OkBanner, PageTitle, Table, useCall, type Column } from '../ui';
 import {
   applyTagChanges,
   bannerError,
   ConfirmDelete,
+  DialogActions,
   Modal,
+  RowActions,
   TagList,
   TagsEditor,
   tagRows,
@@ -216,16 +218,7 @@ export function LoggingPage() {
       header: 'Actions',
       render: (c) => {
         const what = c.name ? `logging configuration ${c.name} (${c.id})` : `logging configuration ${c.id}`;
-        return (
-          <div class="row-actions">
-            <button type="button" onClick={() => (setStatus(''), setEditing({ lc: c }))} aria-label={`Edit ${what}`}>
-              Edit
-            </button>
-            <button type="button" class="button-danger-plain" onClick={() => setDeleting(c)} aria-label={`Delete ${what}`}>
-              Delete
-            </button>
-          </div>
-        );
+        return <RowActions what={what} onEdit={() => (setStatus(''), setEditing({ lc: c }))} onDelete={() => setDeleting(c)} />;
       },
     },
   ];
@@ -241,11 +234,7 @@ export function LoggingPage() {
       <p class="muted page-intro">
         Where rooms' chat logs go. Attach them to rooms on the <a href="#/rooms">Rooms</a> page.
       </p>
-      {status && (
-        <p class="banner banner-ok" role="status">
-          {status}
-        </p>
-      )}
+      <OkBanner text={status} />
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
       {items === null ? (
         <Loading label="Loading logging configurations…" />
@@ -316,44 +305,35 @@ function LoggingForm(props: {
   const [type, setType] = useState<DestinationType>(initial.type);
   const [value, setValue] = useState(initial.value);
   const [tags, setTags] = useState<TagRow[]>(() => tagRows(lc?.tags));
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, submit } = useCall();
   const dest = DESTINATIONS[type];
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const save = async () => {
     const destinationConfiguration_ = destinationConfiguration(type, value.trim());
-    try {
-      if (!saved) {
-        const t = tagsOf(tags);
-        const created = await callApi('CreateLoggingConfiguration', {
-          name,
-          destinationConfiguration: destinationConfiguration_,
-          ...(Object.keys(t).length ? { tags: t } : {}),
-        });
-        props.onSaved(created, true);
-        return;
-      }
-      const updated = await callApi('UpdateLoggingConfiguration', {
-        identifier: saved.arn,
+    if (!saved) {
+      const t = tagsOf(tags);
+      const created = await callApi('CreateLoggingConfiguration', {
         name,
         destinationConfiguration: destinationConfiguration_,
+        ...(Object.keys(t).length ? { tags: t } : {}),
       });
-      setSaved({ ...updated, tags: saved.tags });
-      const want = tagsOf(tags);
-      await applyTagChanges(saved.arn, saved.tags ?? {}, want);
-      props.onSaved({ ...updated, tags: want }, false);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
+      props.onSaved(created, true);
+      return;
     }
+    const updated = await callApi('UpdateLoggingConfiguration', {
+      identifier: saved.arn,
+      name,
+      destinationConfiguration: destinationConfiguration_,
+    });
+    setSaved({ ...updated, tags: saved.tags });
+    const want = tagsOf(tags);
+    await applyTagChanges(saved.arn, saved.tags ?? {}, want);
+    props.onSaved({ ...updated, tags: want }, false);
   };
 
   return (
     <Modal id="logging-form" title={lc ? `Edit logging configuration ${lc.name || lc.id}` : 'Create logging configuration'} onClose={props.onClose}>
-      <form onSubmit={submit} noValidate class="modal-form">
+      <form onSubmit={submit(save)} noValidate class="modal-form">
         <Field id="lc-name" field="name" label="Name" error={error} hint="Up to 128 letters, digits, - and _. Optional.">
           <input id="lc-name" value={name} spellcheck={false} onInput={(e) => setName(e.currentTarget.value)} {...fieldProps('lc-name', error, 'name', true)} />
         </Field>
@@ -384,14 +364,7 @@ function LoggingForm(props: {
         </fieldset>
         <TagsEditor id="lc-tags" rows={tags} onChange={setTags} error={error} />
         <ErrorBanner error={bannerError(error, ['name', dest.field, 'tags'])} />
-        <div class="form-actions">
-          <button type="submit" class="button-primary" disabled={busy}>
-            {busy ? 'Saving…' : lc ? 'Save' : 'Create'}
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
+        <DialogActions kind="primary" busy={busy} label={lc ? 'Save' : 'Create'} busyLabel="Saving…" onCancel={props.onClose} />
       </form>
     </Modal>
   );

@@ -12,16 +12,18 @@ import {
   type RoomFields,
   type RoomSummary,
 } from '../api';
-import { ErrorBanner, Field, fieldProps, Loading, PageTitle, Table, type Column } from '../ui';
+import { ErrorBanner, Field, fieldProps, Loading, OkBanner, PageTitle, Table, useCall, type Column } from '../ui';
 import {
   applyTagChanges,
   bannerError,
   ConfirmDelete,
+  DialogActions,
   fieldErrorsUnder,
   GroupErrors,
   intValue,
   Modal,
   Pager,
+  RowActions,
   TagList,
   TagsEditor,
   tagRows,
@@ -233,16 +235,7 @@ export function RoomsPage() {
       header: 'Actions',
       render: (r) => {
         const what = r.name ? `room ${r.name} (${r.id})` : `room ${r.id}`;
-        return (
-          <div class="row-actions">
-            <button type="button" onClick={() => openEdit(r)} aria-label={`Edit ${what}`}>
-              Edit
-            </button>
-            <button type="button" class="button-danger-plain" onClick={() => setDeleting(r)} aria-label={`Delete ${what}`}>
-              Delete
-            </button>
-          </div>
-        );
+        return <RowActions what={what} onEdit={() => openEdit(r)} onDelete={() => setDeleting(r)} />;
       },
     },
   ];
@@ -294,11 +287,7 @@ export function RoomsPage() {
         </div>
       </form>
 
-      {status && (
-        <p class="banner banner-ok" role="status">
-          {status}
-        </p>
-      )}
+      <OkBanner text={status} />
       <ErrorBanner error={bannerError(listError, ['name', 'messageReviewHandlerUri', 'loggingConfigurationIdentifier'])} />
       <ErrorBanner error={rowError} onDismiss={() => setRowError(null)} />
       {configsError !== null && <ErrorBanner error={configsError} onDismiss={() => setConfigsError(null)} />}
@@ -403,17 +392,13 @@ function RoomForm(props: {
   const [fallback, setFallback] = useState<FallbackResult>(room?.messageReviewHandler?.fallbackResult ?? 'ALLOW');
   const [lcs, setLcs] = useState<string[]>(room?.loggingConfigurationIdentifiers ?? []);
   const [tags, setTags] = useState<TagRow[]>(() => tagRows(room?.tags));
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, submit } = useCall();
 
   // Configurations the room names that the list lacks (deleted meanwhile,
   // or not listable by this key) stay selectable, so an edit keeps them.
   const choices = [...configs.map((c) => c.arn), ...lcs.filter((arn) => !configs.some((c) => c.arn === arn))];
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const save = async () => {
     const fields: RoomFields = { name };
     const len = intValue(maxLength);
     const rate = intValue(maxRate);
@@ -421,32 +406,27 @@ function RoomForm(props: {
     if (rate !== undefined) fields.maximumMessageRatePerSecond = rate;
     if (uri.trim()) fields.messageReviewHandler = { uri: uri.trim(), fallbackResult: fallback };
     else if (saved?.messageReviewHandler?.uri) fields.messageReviewHandler = { uri: '' };
-    try {
-      if (!saved) {
-        if (lcs.length) fields.loggingConfigurationIdentifiers = lcs;
-        const t = tagsOf(tags);
-        const created = await callApi('CreateRoom', Object.keys(t).length ? { ...fields, tags: t } : fields);
-        props.onSaved(created, true);
-        return;
-      }
-      fields.loggingConfigurationIdentifiers = lcs;
-      const updated = await callApi('UpdateRoom', { identifier: saved.arn, ...fields });
-      // A failure of the tag calls leaves the other fields saved: retrying
-      // sends the same update again, which changes nothing more.
-      setSaved({ ...updated, tags: saved.tags });
-      const want = tagsOf(tags);
-      await applyTagChanges(saved.arn, saved.tags ?? {}, want);
-      props.onSaved({ ...updated, tags: want }, false);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
+    if (!saved) {
+      if (lcs.length) fields.loggingConfigurationIdentifiers = lcs;
+      const t = tagsOf(tags);
+      const created = await callApi('CreateRoom', Object.keys(t).length ? { ...fields, tags: t } : fields);
+      props.onSaved(created, true);
+      return;
     }
+    fields.loggingConfigurationIdentifiers = lcs;
+    const updated = await callApi('UpdateRoom', { identifier: saved.arn, ...fields });
+    // A failure of the tag calls leaves the other fields saved: retrying
+    // sends the same update again, which changes nothing more.
+    setSaved({ ...updated, tags: saved.tags });
+    const want = tagsOf(tags);
+    await applyTagChanges(saved.arn, saved.tags ?? {}, want);
+    props.onSaved({ ...updated, tags: want }, false);
   };
 
   const lcMessages = fieldErrorsUnder(error, 'loggingConfigurationIdentifiers');
   return (
     <Modal id="room-form" title={room ? `Edit room ${room.name || room.id}` : 'Create room'} onClose={props.onClose}>
-      <form onSubmit={submit} noValidate class="modal-form">
+      <form onSubmit={submit(save)} noValidate class="modal-form">
         <Field id="room-name" field="name" label="Name" error={error} hint="Up to 128 letters, digits, - and _. Optional.">
           <input
             id="room-name"
@@ -556,14 +536,7 @@ function RoomForm(props: {
         </fieldset>
         <TagsEditor id="room-tags" rows={tags} onChange={setTags} error={error} />
         <ErrorBanner error={bannerError(error, PLACED)} />
-        <div class="form-actions">
-          <button type="submit" class="button-primary" disabled={busy}>
-            {busy ? 'Saving…' : room ? 'Save' : 'Create'}
-          </button>
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-        </div>
+        <DialogActions kind="primary" busy={busy} label={room ? 'Save' : 'Create'} busyLabel="Saving…" onCancel={props.onClose} />
       </form>
     </Modal>
   );
