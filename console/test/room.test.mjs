@@ -10,10 +10,9 @@ import { after, before, test } from 'node:test';
 import { assertNoPageErrors, expectHttpErrors, launch, screenshot, signIn } from './lib/browser.mjs';
 import { FULL_KEY, TOKEN_ONLY_KEY, startServer } from './lib/server.mjs';
 import { apiClient } from './lib/api-client.mjs';
+import { chatLog as log, joinChat as join, messageEntry, openRoom as openRoomPage, waitFigure } from './lib/room-page.mjs';
 
 const DOCS = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs');
-// Waits are for the page's 3 s refresh, with room for a slow CI machine.
-const FIGURE_TIMEOUT = 15_000;
 
 let server;
 let browser;
@@ -36,39 +35,7 @@ after(async () => {
 /** An API operation signed with the full-access key, as any SDK would sign it. */
 const api = (operation, body) => apiClient(server.endpoint, FULL_KEY)(operation, body);
 
-async function openRoom(viewport) {
-  const page = await browser.newPage(viewport);
-  await signIn(page, server.consoleUrl, FULL_KEY);
-  await page.goto(`${server.consoleUrl}#/rooms/${room.id}`);
-  await page.getByRole('heading', { level: 1, name: 'Room live-room' }).waitFor();
-  return page;
-}
-
-/** Waits until the figure reads value (a number, or a RegExp source). */
-async function waitFigure(page, name, value) {
-  const pattern = value instanceof RegExp ? value.source : `^${value}$`;
-  await page.waitForFunction(
-    ([n, p]) => new RegExp(p).test(document.querySelector(`dd[data-figure="${n}"]`)?.textContent ?? ''),
-    [name, pattern],
-    { timeout: FIGURE_TIMEOUT },
-  );
-}
-
-/** Joins the chat panel as userId with the given capabilities (SEND_MESSAGE is checked by default). */
-async function join(page, userId, caps = [], attrs = {}) {
-  await page.getByLabel('User ID', { exact: true }).fill(userId);
-  for (const c of caps) await page.getByRole('checkbox', { name: c }).check();
-  for (const [k, v] of Object.entries(attrs)) {
-    await page.getByRole('button', { name: 'Add token attribute' }).click();
-    await page.getByLabel(/^Token attribute \d+ key$/).last().fill(k);
-    await page.getByLabel(/^Token attribute \d+ value$/).last().fill(v);
-  }
-  await page.getByRole('button', { name: 'Join', exact: true }).click();
-  await page.locator('#chat-status', { hasText: `Connected as ${userId}.` }).waitFor();
-}
-
-const log = (page) => page.getByRole('list', { name: 'Chat frames' });
-const messageEntry = (page, text) => log(page).locator('li.chat-message', { hasText: text });
+const openRoom = (viewport) => openRoomPage(browser, server.consoleUrl, room, { viewport });
 
 test('the room page shows the room, then two users chat, delete, send an event and disconnect', async () => {
   const alice = await openRoom();
