@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-// The `ws` package as playwright-core bundles it: Node 20 has no WebSocket,
-// and console/ has no ws dependency of its own.
-import { ws as WebSocket } from 'playwright-core/lib/utilsBundle';
+// Node 20 has no WebSocket of its own; ws is a test-only dependency, as in
+// test/node.
+import WebSocket from 'ws';
 
 import { apiClient } from './lib/api-client.mjs';
 import { assertNoPageErrors, launch, screenshot } from './lib/browser.mjs';
