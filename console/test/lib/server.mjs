@@ -4,12 +4,11 @@
 // fresh data dir; the process itself (binary, loopback port, /healthz wait,
 // cleanup) is test/lib/ivschatd.mjs, shared with test/node. startCluster
 // runs such servers as the nodes of one cluster.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { clusterStore } from '../../../test/lib/clusterstore.mjs';
 import { launch, serverBinary } from '../../../test/lib/ivschatd.mjs';
 
 export const REGION = 'us-west-2';
@@ -89,34 +88,7 @@ export async function startServer(opts = {}) {
   };
 }
 
-const PG_URL = process.env.IVSCHATD_TEST_POSTGRES_URL;
-const REDIS_URL = process.env.IVSCHATD_TEST_REDIS_URL;
-
-/** Why startCluster cannot run here (a skip message), or '' when it can. */
-export function clusterUnavailable() {
-  if (!PG_URL || !REDIS_URL) {
-    return 'IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL must both be set; skipping the cluster test';
-  }
-  for (const tool of ['psql', 'redis-cli']) {
-    try {
-      execFileSync(tool, ['--version'], { stdio: 'ignore' });
-    } catch {
-      return `${tool} is needed to set up and clean the cluster's PostgreSQL schema and Redis keys; skipping the cluster test`;
-    }
-  }
-  return '';
-}
-
-function psql(sql) {
-  execFileSync('psql', [PG_URL, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' }, // no NOTICE for DROP ... CASCADE
-  });
-}
-
-function redis(...args) {
-  return execFileSync('redis-cli', ['-u', REDIS_URL, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-}
+export { clusterUnavailable } from '../../../test/lib/clusterstore.mjs';
 
 /**
  * Starts n servers as the nodes of one cluster, as the README's "Cluster
@@ -128,27 +100,16 @@ function redis(...args) {
  * @returns {Promise<{nodes: Awaited<ReturnType<typeof startServer>>[], stop: () => Promise<void>}>}
  */
 export async function startCluster(n = 2) {
-  const id = randomBytes(6).toString('hex');
-  const schema = `console_cluster_${id}`;
-  const prefix = `console-cluster-${id}`;
-  psql(`CREATE SCHEMA ${schema}`);
-  const pgUrl = new URL(PG_URL);
-  pgUrl.searchParams.set('search_path', schema);
-  const config = { tokenKeys: [`k1:${randomBytes(32).toString('base64')}`] };
-  const extraArgs = ['--postgres-url', pgUrl.toString(), '--redis-url', REDIS_URL, '--redis-prefix', prefix];
+  const store = clusterStore('console-cluster');
+  const config = { tokenKeys: store.tokenKeys };
   const nodes = [];
   const stop = async () => {
     await Promise.all(nodes.map((s) => s.stop()));
-    try {
-      psql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    } finally {
-      const keys = redis('--scan', '--pattern', `${prefix}:*`).split('\n').filter(Boolean);
-      for (let i = 0; i < keys.length; i += 500) redis('UNLINK', ...keys.slice(i, i + 500));
-    }
+    store.drop();
   };
   try {
     // One after the other: the first creates the schema's tables.
-    for (let i = 0; i < n; i++) nodes.push(await startServer({ config, extraArgs, bin: nodes[0]?.bin }));
+    for (let i = 0; i < n; i++) nodes.push(await startServer({ config, extraArgs: store.args, bin: nodes[0]?.bin }));
   } catch (err) {
     await stop();
     throw err;
