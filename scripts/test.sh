@@ -7,8 +7,9 @@
 #
 # The aws CLI round trip runs when the aws CLI is installed.
 #
-# PostgreSQL/Redis tests run when IVSCHATD_TEST_POSTGRES_URL / IVSCHATD_TEST_REDIS_URL
-# are set and skip with a message otherwise. The Python check needs Debian's
+# PostgreSQL/Redis tests (Go, and the cluster tests of test/node and
+# console/) run when IVSCHATD_TEST_POSTGRES_URL / IVSCHATD_TEST_REDIS_URL
+# are set and skip with a message otherwise (CI=true requires both). The Python check needs Debian's
 # python3-boto3; without it, it is skipped unless CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +37,14 @@ finish() {
 trap finish EXIT
 
 [ -n "${IVSCHATD_TEST_POSTGRES_URL:-}" ] ||
-	skipped+=("Go PostgreSQL tests: IVSCHATD_TEST_POSTGRES_URL is not set")
+	skipped+=("Go PostgreSQL tests, and the Node and console cluster tests: IVSCHATD_TEST_POSTGRES_URL is not set")
 [ -n "${IVSCHATD_TEST_REDIS_URL:-}" ] ||
-	skipped+=("Go Redis/cluster tests: IVSCHATD_TEST_REDIS_URL is not set")
+	skipped+=("Go Redis/cluster tests, and the Node and console cluster tests: IVSCHATD_TEST_REDIS_URL is not set")
+# In CI they are mandatory (.ci/run sets both).
+if [ "${CI:-}" = "true" ] && [ ${#skipped[@]} -gt 0 ]; then
+	echo "CI=true needs IVSCHATD_TEST_POSTGRES_URL and IVSCHATD_TEST_REDIS_URL: PostgreSQL and Redis tests are mandatory in CI" >&2
+	exit 1
+fi
 
 echo "== go test -race ./..."
 go test -race -count=1 ./...
