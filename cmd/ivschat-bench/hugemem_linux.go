@@ -21,7 +21,7 @@ const hugePage = 2 << 20
 // in 46 MiB (19,000 viewers' histograms), against 55 and 130 ns with huge
 // pages. A perf record of the generator at 1,000 viewers × 10 messages/s
 // put 37 % of its CPU samples on that one increment
-// (docs/benchmarks.md, "Per-viewer counters on huge pages").
+// (docs/benchmarks.md, "The generator, again, and a third host").
 //
 // Below a huge page, or if the mapping fails, it is an ordinary slice.
 // The mapping is never unmapped: the tracker lives as long as the process.

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { clusterStore } from '../../../test/lib/clusterstore.mjs';
+import { startCluster as startNodes } from '../../../test/lib/clusterstore.mjs';
 import { launch, serverBinary } from '../../../test/lib/ivschatd.mjs';
 
 export const REGION = 'us-west-2';
@@ -99,20 +99,7 @@ export { clusterUnavailable } from '../../../test/lib/clusterstore.mjs';
  * Needs what clusterUnavailable() checks.
  * @returns {Promise<{nodes: Awaited<ReturnType<typeof startServer>>[], stop: () => Promise<void>}>}
  */
-export async function startCluster(n = 2) {
-  const store = clusterStore('console-cluster');
-  const config = { tokenKeys: store.tokenKeys };
-  const nodes = [];
-  const stop = async () => {
-    await Promise.all(nodes.map((s) => s.stop()));
-    store.drop();
-  };
-  try {
-    // One after the other: the first creates the schema's tables.
-    for (let i = 0; i < n; i++) nodes.push(await startServer({ config, extraArgs: store.args, bin: nodes[0]?.bin }));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { nodes, stop };
+export function startCluster(n = 2) {
+  return startNodes('console-cluster', n, (store, bin) =>
+    startServer({ config: { tokenKeys: store.tokenKeys }, extraArgs: store.args, bin }));
 }
